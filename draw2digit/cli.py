@@ -1,0 +1,274 @@
+"""``draw2digit train | evaluate | predict | bench``.
+
+Every user error (bad path, not an image, missing data or model) ends in one
+line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# ---------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from draw2digit.train import CARD_FILE, MODEL_FILE, TrainConfig, train
+
+    out = Path(args.out or time.strftime("runs/train-%Y%m%d-%H%M%S"))
+    if (out / MODEL_FILE).exists() and not args.force:
+        raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        width=args.width,
+        augment=not args.no_augment,
+        seed=args.seed,
+        limit=args.limit,
+    )
+    print(f"Training into {out} with {config}", flush=True)
+    card = train(config, out, verbose=2 if args.quiet else "auto")
+    print(
+        f"Done in {card['training_seconds']:.0f} s ({card['seconds_per_epoch']:.1f} s/epoch). "
+        f"Test accuracy {100 * card['test_accuracy']:.2f} %. Wrote {out / MODEL_FILE} and {out / CARD_FILE}."
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from draw2digit.data import load_split
+    from draw2digit.evaluate import (
+        evaluate_arrays,
+        plot_confusion,
+        plot_mistakes,
+        plot_per_class,
+        redrawn_accuracy,
+    )
+    from draw2digit.predictor import Predictor
+
+    predictor = Predictor(args.model, backend=args.backend)
+    test = load_split("test")
+    started = time.perf_counter()
+    probs = predictor.probabilities(test.images.astype("float32") / 255.0)
+    seconds = time.perf_counter() - started
+    report = evaluate_arrays(probs, test.labels)
+    result: dict = {
+        "model": str(predictor.model_path),
+        "backend": args.backend,
+        "accuracy": report.accuracy,
+        "errors": report.errors,
+        "per_class_accuracy": report.per_class_accuracy,
+        "confusion": report.confusion.tolist(),
+        "seconds": round(seconds, 2),
+    }
+    if args.redrawn:
+        result["redrawn"] = redrawn_accuracy(
+            predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation
+        )
+    if args.figures:
+        fig_dir = Path(args.figures)
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        result["figures"] = [
+            str(plot_confusion(report, fig_dir / "confusion_matrix.png")),
+            str(plot_per_class(report, fig_dir / "per_class_accuracy.png")),
+            str(plot_mistakes(test.images, report, fig_dir / "worst_mistakes.png")),
+        ]
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"Model: {predictor.model_path} ({args.backend}), scored in {seconds:.1f} s\n")
+    print(report.table())
+    if args.redrawn:
+        r = result["redrawn"]
+        print(f"\nRe-drawn test digits (random size, place, pen, polarity), {r['count']} drawings:")
+        print(f"  {'this pipeline':<28} {100 * r['accuracy']:6.2f} %")
+        for name, acc in r.items():
+            if name not in ("count", "accuracy", "blank"):
+                print(f"  {name:<28} {100 * acc:6.2f} %")
+    for f in result.get("figures", []):
+        print(f"Wrote {f}")
+    return 0
+
+
+# ---------------------------------------------------------------- predict
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from draw2digit.predictor import Predictor
+    from draw2digit.preprocess import PreprocessError
+
+    predictor = Predictor(args.model)
+    failures = 0
+    rows = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            if not path.exists():
+                raise PreprocessError("no such file")
+            if path.is_dir():
+                raise PreprocessError("is a directory, not an image")
+            pred = predictor.predict(path)
+        except PreprocessError as exc:
+            failures += 1
+            print(f"draw2digit: error: {name}: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            rows.append({"file": name, **pred.to_dict()})
+        elif pred.blank:
+            print(f"{name}: blank (nothing drawn)")
+        else:
+            print(f"{name}: {pred.digit} ({100 * pred.confidence:.1f} %)")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return EXIT_USAGE if failures else 0
+
+
+# ---------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from draw2digit.drawing import digit_drawing, to_png
+    from draw2digit.predictor import Predictor
+    from draw2digit.preprocess import preprocess
+
+    def timed(fn, runs: int) -> np.ndarray:
+        for _ in range(min(50, runs)):
+            fn()
+        out = np.empty(runs)
+        for i in range(runs):
+            t = time.perf_counter()
+            fn()
+            out[i] = time.perf_counter() - t
+        return out * 1000
+
+    def line(label: str, ms: np.ndarray) -> str:
+        return f"{label:<44} p50 {np.median(ms):7.3f} ms   p99 {np.percentile(ms, 99):7.3f} ms"
+
+    t0 = time.perf_counter()
+    predictor = Predictor(args.model)
+    load_s = time.perf_counter() - t0
+    pngs = [to_png(digit_drawing(d)) for d in range(10)]
+    x1 = preprocess(pngs[3]).image
+    batch = np.stack([preprocess(p).image for p in pngs] * 7)[:64]
+    it = iter(range(10**9))
+
+    print(
+        f"Model {predictor.model_path} loaded in {load_s * 1000:.0f} ms; "
+        f"280x280 canvas PNGs, {args.runs} runs"
+    )
+    print(
+        line(
+            "preprocess + inference, batch 1",
+            timed(lambda: predictor.predict(pngs[next(it) % 10]), args.runs),
+        )
+    )
+    print(line("  preprocess only", timed(lambda: preprocess(pngs[next(it) % 10]), args.runs)))
+    print(line("  inference only (LiteRT)", timed(lambda: predictor.probabilities(x1), args.runs)))
+    ms64 = timed(lambda: predictor.probabilities(batch), max(20, args.runs // 20))
+    print(f"{'inference, batch 64':<44} {64 / (np.median(ms64) / 1000):,.0f} images/s")
+    if args.compare_keras:
+        _quiet_tensorflow()
+        import keras
+
+        from draw2digit.predictor import resolve_model_path
+
+        model = keras.saving.load_model(resolve_model_path(args.model, ".keras"), compile=False)
+        keras_runner = Predictor(args.model, backend="keras")
+        xb = x1[None, ..., None]
+        n = max(20, args.runs // 10)
+        print(line("  keras model.predict(x), batch 1", timed(lambda: model.predict(xb, verbose=0), n)))
+        print(line("  keras model(x, training=False), batch 1", timed(lambda: model(xb, training=False), n)))
+        print(line("  keras tf.function, batch 1", timed(lambda: keras_runner.probabilities(x1), n)))
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="draw2digit",
+        description="Read hand-drawn digits with a CNN trained on MNIST.",
+        epilog="MNIST is read from $DRAW2DIGIT_DATA_DIR, else the user cache (downloaded when missing).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    model_help = "model folder or file (default: $DRAW2DIGIT_MODEL, else the shipped models/)"
+
+    p = sub.add_parser("train", help="train the CNN and write model, model card and plots")
+    p.add_argument("--out", help="output folder (default: runs/train-<time>)")
+    p.add_argument("--epochs", type=int, default=36, help="epochs (default 36, the shipped model)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--width", type=int, default=32, help="filters in the first block (default 32)")
+    p.add_argument("--limit", type=int, help="train on only N images (a quick try)")
+    p.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class accuracy, confusion matrix, worst mistakes")
+    p.add_argument("--model", help=model_help)
+    p.add_argument(
+        "--backend", choices=["litert", "keras"], default="litert", help="default: litert (served)"
+    )
+    p.add_argument("--figures", metavar="DIR", help="also write confusion, per-class and mistakes PNGs")
+    p.add_argument("--redrawn", type=int, default=0, metavar="N", help="also score N re-drawn test digits")
+    p.add_argument("--ablation", action="store_true", help="with --redrawn: also without each step")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="read the digit in each image file")
+    p.add_argument("files", nargs="+", metavar="FILE", help="PNG, JPEG, WebP, BMP or GIF")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="latency and throughput of preprocessing + inference")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--runs", type=int, default=2000)
+    p.add_argument("--compare-keras", action="store_true", help="also time Keras predict/call/tf.function")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from draw2digit.data import DataError
+    from draw2digit.predictor import ModelNotFoundError
+    from draw2digit.preprocess import PreprocessError
+
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CLIError, DataError, ModelNotFoundError, PreprocessError) as exc:
+        print(f"draw2digit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("draw2digit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

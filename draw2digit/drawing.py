@@ -1,0 +1,168 @@
+"""Drawings with known labels, made here: for tests, benchmarks and examples.
+
+Two sources:
+
+* :data:`DIGIT_STROKES`: one hand-written stroke template per digit (pen paths
+  in a unit square), rendered like a browser canvas by :func:`render_strokes`.
+  The browser tests replay the same paths with the mouse.
+* :func:`redraw`: a real MNIST digit re-drawn as a pen drawing on a large canvas
+  at a chosen size, position, stroke width and polarity. Used to measure how the
+  whole pipeline copes with drawings unlike MNIST's framing.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+Stroke = list[tuple[float, float]]
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> Stroke:
+    """Points on an ellipse; angles in degrees, 0 = right, 90 = down (screen coordinates)."""
+    t = np.radians(np.linspace(start, end, n))
+    return [(float(cx + rx * np.cos(a)), float(cy + ry * np.sin(a))) for a in t]
+
+
+#: Pen paths per digit in a unit square (x right, y down), one list of strokes each.
+DIGIT_STROKES: dict[int, list[Stroke]] = {
+    0: [_arc(0.5, 0.5, 0.28, 0.40, -90, 275, 40)],
+    1: [[(0.36, 0.26), (0.56, 0.08), (0.56, 0.92)]],
+    2: [[*_arc(0.5, 0.3, 0.25, 0.2, 200, 370, 18), (0.66, 0.52), (0.24, 0.92), (0.8, 0.92)]],
+    3: [_arc(0.48, 0.29, 0.24, 0.2, 200, 450, 20) + _arc(0.48, 0.7, 0.28, 0.22, -90, 150, 20)],
+    4: [[(0.62, 0.92), (0.62, 0.08), (0.18, 0.66), (0.84, 0.66)]],
+    5: [[(0.76, 0.1), (0.32, 0.1), (0.28, 0.46), *_arc(0.5, 0.67, 0.27, 0.25, -125, 150, 22)]],
+    6: [_arc(0.9, 0.6, 0.58, 0.52, -125, -180, 10) + _arc(0.52, 0.7, 0.2, 0.22, 180, 540, 30)],
+    7: [[(0.2, 0.1), (0.8, 0.1), (0.42, 0.92)]],
+    8: [_arc(0.5, 0.28, 0.2, 0.19, 90, -270, 26) + _arc(0.5, 0.7, 0.25, 0.22, -90, 270, 30)],
+    9: [[*_arc(0.48, 0.3, 0.22, 0.2, 0, 360, 30), (0.7, 0.32), (0.64, 0.92)]],
+}
+
+
+def place_strokes(
+    strokes: Sequence[Stroke],
+    canvas: int = 280,
+    box: tuple[float, float, float, float] = (0.2, 0.1, 0.8, 0.9),
+) -> list[Stroke]:
+    """Map unit-square strokes into a box (left, top, right, bottom, as fractions) on a canvas."""
+    left, top, right, bottom = box
+    return [
+        [(canvas * (left + x * (right - left)), canvas * (top + y * (bottom - top))) for x, y in stroke]
+        for stroke in strokes
+    ]
+
+
+def render_strokes(
+    strokes: Sequence[Stroke],
+    size: int | tuple[int, int] = 280,
+    width: float = 18,
+    *,
+    ink: tuple[int, ...] = (0, 0, 0, 255),
+    background: tuple[int, ...] = (0, 0, 0, 0),
+    mode: str = "RGBA",
+    supersample: int = 4,
+) -> Image.Image:
+    """Draw pixel-space strokes with a round pen, anti-aliased, like a browser canvas.
+
+    The default is what an HTML canvas exports: black ink on transparent paper.
+    """
+    w, h = (size, size) if isinstance(size, int) else size
+    s = supersample
+    im = Image.new(mode, (w * s, h * s), background[: len(mode)] if mode != "L" else background[0])
+    draw = ImageDraw.Draw(im)
+    fill = ink[: len(mode)] if mode != "L" else ink[0]
+    r = width * s / 2
+    for stroke in strokes:
+        pts = [(x * s, y * s) for x, y in stroke]
+        if len(pts) > 1:
+            draw.line(pts, fill=fill, width=max(1, round(width * s)), joint="curve")
+        for x, y in pts[:: max(1, len(pts) - 1)] if len(pts) > 1 else pts:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)  # round caps
+    return im.resize((w, h), Image.LANCZOS)
+
+
+def digit_drawing(
+    digit: int,
+    size: int = 280,
+    width: float = 18,
+    box: tuple[float, float, float, float] = (0.2, 0.1, 0.8, 0.9),
+    **kwargs,
+) -> Image.Image:
+    """A canvas-like drawing of ``digit`` from its stroke template."""
+    return render_strokes(place_strokes(DIGIT_STROKES[digit], size, box), size, width, **kwargs)
+
+
+def to_png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def redraw(
+    digit_image: np.ndarray,
+    *,
+    canvas: int = 280,
+    height: float = 0.6,
+    center: tuple[float, float] = (0.5, 0.5),
+    pen: float = 0.0,
+    polarity: str = "canvas",
+) -> Image.Image:
+    """An MNIST digit as someone might draw it on a ``canvas``-pixel pad.
+
+    ``height`` is the digit's height as a fraction of the canvas, ``center`` its
+    centre (fractions), ``pen`` grows (+) or shrinks (-) the stroke by that many
+    canvas pixels per side, and ``polarity`` is ``"canvas"`` (black on
+    transparent), ``"paper"`` (black on white) or ``"board"`` (white on black).
+    """
+    rows = np.flatnonzero(digit_image.max(axis=1) > 0)
+    cols = np.flatnonzero(digit_image.max(axis=0) > 0)
+    crop = digit_image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
+    scale = height * canvas / crop.shape[0]
+    big = ndimage.zoom(crop, scale, order=1)
+    shape = big > 0.5  # a pen draws solid strokes
+    k = round(abs(pen))
+    if k:
+        op = ndimage.binary_dilation if pen > 0 else ndimage.binary_erosion
+        thinner = op(shape, iterations=k)
+        shape = thinner if thinner.any() else shape
+    layer = np.zeros((canvas, canvas), np.float32)
+    bh, bw = shape.shape
+    top = round(center[1] * canvas - bh / 2)
+    left = round(center[0] * canvas - bw / 2)
+    t0, l0 = max(0, top), max(0, left)
+    t1, l1 = min(canvas, top + bh), min(canvas, left + bw)
+    layer[t0:t1, l0:l1] = shape[t0 - top : t1 - top, l0 - left : l1 - left]
+    ink = np.uint8(layer * 255)
+    if polarity == "canvas":
+        rgba = np.zeros((canvas, canvas, 4), np.uint8)
+        rgba[..., 3] = ink
+        return Image.fromarray(rgba, "RGBA")
+    if polarity == "paper":
+        return Image.fromarray(255 - ink, "L").convert("RGB")
+    if polarity == "board":
+        return Image.fromarray(ink, "L")
+    raise ValueError(f"polarity must be canvas, paper or board, not {polarity!r}")
+
+
+def random_redraw(digit_image: np.ndarray, rng: np.random.Generator, canvas: int = 280) -> Image.Image:
+    """:func:`redraw` with a random size, place, pen and polarity, all kept on the canvas."""
+    height = float(rng.uniform(0.25, 0.9))
+    margin = height / 2 + 0.02
+    center = (
+        float(rng.uniform(margin, 1 - margin)),
+        float(rng.uniform(margin, 1 - margin)),
+    )
+    pen = float(rng.choice([-2, -1, 0, 0, 2, 5, 9]) * height)
+    polarity = str(rng.choice(["canvas", "paper", "board"]))
+    return redraw(
+        digit_image,
+        canvas=canvas,
+        height=height,
+        center=center,
+        pen=pen,
+        polarity=polarity,
+    )

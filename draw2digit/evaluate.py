@@ -1,0 +1,230 @@
+"""How good the model is on MNIST's test set, as data and as figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from draw2digit import NUM_CLASSES
+
+
+@dataclass
+class Mistake:
+    index: int
+    true: int
+    predicted: int
+    confidence: float
+
+
+@dataclass
+class EvaluationReport:
+    accuracy: float
+    per_class_accuracy: list[float]
+    confusion: np.ndarray  # (10, 10): rows true, columns predicted
+    mistakes: list[Mistake]  # most confident first
+    count: int
+
+    @property
+    def errors(self) -> int:
+        return int(self.count - np.trace(self.confusion))
+
+    def table(self) -> str:
+        """A plain-text report for the terminal."""
+        lines = [
+            f"Test images: {self.count}   errors: {self.errors}   accuracy: {100 * self.accuracy:.2f} %",
+            "",
+            "digit  images  accuracy  most confused with",
+        ]
+        for d in range(NUM_CLASSES):
+            row = self.confusion[d].copy()
+            row[d] = 0
+            other = int(row.argmax())
+            confused = f"{other} ({row[other]})" if row[other] else "-"
+            acc = 100 * self.per_class_accuracy[d]
+            lines.append(f"{d:>5}  {int(self.confusion[d].sum()):>6}  {acc:7.2f} %  {confused}")
+        lines += ["", "Confusion matrix (rows: true, columns: predicted)"]
+        lines.append("      " + "".join(f"{d:>6}" for d in range(NUM_CLASSES)))
+        for d in range(NUM_CLASSES):
+            lines.append(f"{d:>5} " + "".join(f"{int(v):>6}" for v in self.confusion[d]))
+        if self.mistakes:
+            lines += [
+                "",
+                "Most confident mistakes (index: true -> predicted, confidence)",
+            ]
+            for m in self.mistakes[:10]:
+                lines.append(f"  #{m.index:<5} {m.true} -> {m.predicted}  {100 * m.confidence:.1f} %")
+        return "\n".join(lines)
+
+
+def evaluate_arrays(probabilities: np.ndarray, labels: np.ndarray) -> EvaluationReport:
+    """Report from predicted probabilities (n, 10) and true labels (n,)."""
+    probabilities = np.asarray(probabilities)
+    labels = np.asarray(labels).astype(int)
+    if probabilities.shape != (len(labels), NUM_CLASSES):
+        raise ValueError(f"probabilities shape {probabilities.shape} does not match {len(labels)} labels")
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    totals = confusion.sum(axis=1)
+    per_class = [
+        float(confusion[d, d] / totals[d]) if totals[d] else float("nan") for d in range(NUM_CLASSES)
+    ]
+    wrong = np.flatnonzero(predicted != labels)
+    conf = probabilities[wrong, predicted[wrong]]
+    order = wrong[np.argsort(-conf, kind="stable")]
+    mistakes = [
+        Mistake(
+            int(i),
+            int(labels[i]),
+            int(predicted[i]),
+            float(probabilities[i, predicted[i]]),
+        )
+        for i in order
+    ]
+    return EvaluationReport(
+        accuracy=float((predicted == labels).mean()) if len(labels) else float("nan"),
+        per_class_accuracy=per_class,
+        confusion=confusion,
+        mistakes=mistakes,
+        count=len(labels),
+    )
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(report: EvaluationReport, path: str | Path | None = None):
+    """Confusion-matrix heatmap; the diagonal is dimmed so the errors stand out."""
+    plt = _pyplot()
+    off = report.confusion.astype(float).copy()
+    np.fill_diagonal(off, np.nan)
+    fig, ax = plt.subplots(figsize=(6, 5.4))
+    im = ax.imshow(off, cmap="Reds")
+    for t in range(NUM_CLASSES):
+        for p in range(NUM_CLASSES):
+            v = int(report.confusion[t, p])
+            if v:
+                ax.text(
+                    p,
+                    t,
+                    str(v),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="0.4" if t == p else "black",
+                )
+    ax.set_xticks(range(NUM_CLASSES))
+    ax.set_yticks(range(NUM_CLASSES))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix: {100 * report.accuracy:.2f} % correct, {report.errors} errors")
+    fig.colorbar(im, ax=ax, label="errors")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_mistakes(
+    images: np.ndarray,
+    report: EvaluationReport,
+    path: str | Path | None = None,
+    count: int = 24,
+):
+    """The most confident mistakes: image, true label, prediction, confidence."""
+    plt = _pyplot()
+    shown = report.mistakes[:count]
+    cols = 8
+    rows = max(1, -(-len(shown) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, shown, strict=False):
+        ax.imshow(images[m.index], cmap="gray_r")
+        ax.set_title(f"{m.true}→{m.predicted} {100 * m.confidence:.0f}%", fontsize=9)
+    fig.suptitle("Most confident mistakes (true→predicted, confidence)")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_per_class(report: EvaluationReport, path: str | Path | None = None):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    acc = 100 * np.array(report.per_class_accuracy)
+    ax.bar(range(NUM_CLASSES), acc, color="#3b6fb6")
+    for d, v in enumerate(acc):
+        ax.text(d, v + 0.02, f"{v:.1f}", ha="center", fontsize=8)
+    ax.set_ylim(max(90.0, acc.min() - 1), 100.3)
+    ax.set_xticks(range(NUM_CLASSES))
+    ax.set_xlabel("digit")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Per-class accuracy")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _finish(fig, path):
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return Path(path)
+
+
+def naive_preprocess(image) -> np.ndarray:
+    """The tutorial recipe, as a baseline: squash the whole canvas to 28x28, no crop or centring.
+
+    Polarity is still handled (by :func:`~draw2digit.preprocess.ink_map`), so the
+    comparison isolates the MNIST framing.
+    """
+    from PIL import Image
+
+    from draw2digit.preprocess import ink_map, to_pil_or_array
+
+    ink = ink_map(to_pil_or_array(image))
+    small = Image.fromarray(np.uint8(ink * 255)).resize((28, 28), Image.LANCZOS)
+    return np.asarray(small, dtype=np.float32) / 255.0
+
+
+def redrawn_accuracy(
+    predictor,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    count: int = 2000,
+    seed: int = 0,
+    ablation: bool = False,
+) -> dict:
+    """Accuracy on MNIST test digits re-drawn as canvas drawings (see drawing.random_redraw).
+
+    Measures the whole pipeline on drawings framed unlike MNIST: random size,
+    place, pen width and polarity. With ``ablation``, the same drawings also go
+    through the pipeline without stroke normalization and through the naive
+    tutorial resize, so each step's worth is measured, not assumed.
+    """
+    from draw2digit.drawing import random_redraw
+    from draw2digit.preprocess import Preprocessed, preprocess
+
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(labels), size=min(count, len(labels)), replace=False)
+    drawings = [random_redraw(images[i], rng) for i in idx]
+    truth = labels[idx].astype(int)
+    variants = {"pipeline": lambda d: preprocess(d)}
+    if ablation:
+        variants["no stroke normalization"] = lambda d: preprocess(d, normalize_strokes=False)
+        variants["naive resize (tutorial)"] = lambda d: Preprocessed(naive_preprocess(d), False, None, d.size)
+    result: dict = {"count": len(idx)}
+    for name, fn in variants.items():
+        preds = predictor.predict_preprocessed([fn(d) for d in drawings])
+        digits = np.array([-1 if p.digit is None else p.digit for p in preds])
+        key = "accuracy" if name == "pipeline" else name
+        result[key] = float((digits == truth).mean())
+        if name == "pipeline":
+            result["blank"] = int(sum(p.blank for p in preds))
+    return result

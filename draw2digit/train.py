@@ -1,0 +1,301 @@
+"""Training: seeded, resumable, and writing everything the shipped model needs.
+
+A run writes ``model.keras``, ``model.tflite`` (the fast inference path),
+``model_card.json``, ``training_history.png`` and ``history.csv`` into its output
+folder. Progress is Keras' own; a ``backup/`` folder lets an interrupted run
+resume from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from draw2digit import __version__
+from draw2digit.data import Split, dataset_checksums, load_split
+
+MODEL_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+CARD_FILE = "model_card.json"
+HISTORY_PLOT = "training_history.png"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 36
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    warmup_epochs: float = 1.0
+    width: int = 32
+    dropout: float = 0.4
+    validation_size: int = 5000
+    augment: bool = True
+    rotation_degrees: float = 10.0
+    zoom: float = 0.10
+    shift: float = 0.10
+    shear_degrees: float = 10.0
+    seed: int = 42
+    limit: int | None = None  # train on the first N shuffled images (quick runs, tests)
+    extra: dict = field(default_factory=dict)
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras, and ask TF for deterministic ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def split_train_validation(
+    train: Split, validation_size: int, seed: int, limit: int | None = None
+) -> tuple[Split, Split]:
+    """A seeded shuffle, then the last ``validation_size`` images are held out."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train.labels))
+    val_idx, train_idx = order[:validation_size], order[validation_size:]
+    if limit is not None:
+        train_idx = train_idx[:limit]
+        val_idx = val_idx[: max(1, min(validation_size, limit // 5))]
+    return (
+        Split(train.images[train_idx], train.labels[train_idx]),
+        Split(train.images[val_idx], train.labels[val_idx]),
+    )
+
+
+def random_affine(images, config: TrainConfig, seed: int):
+    """One random affine transform per image, composed and resampled once.
+
+    Rotation, zoom, shear and shift all about the image centre, so a digit is
+    never sheared off the canvas and never blurred by repeated resampling.
+    """
+    import tensorflow as tf
+
+    n = tf.shape(images)[0]
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    c = (size - 1.0) / 2.0
+
+    def uniform(limit, s):
+        return tf.random.stateless_uniform([n], seed=[seed, s], minval=-limit, maxval=limit)
+
+    theta = uniform(math.radians(config.rotation_degrees), 1)
+    zoom = 1.0 + uniform(config.zoom, 2)
+    shear = tf.tan(uniform(math.radians(config.shear_degrees), 3))
+    tx = uniform(config.shift * size, 4)
+    ty = uniform(config.shift * size, 5)
+    # Output pixel (x, y) samples input at A @ ((x, y) - c) + c + t, A = R(theta) S(shear) / zoom.
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    a, b = cos / zoom, (cos * shear - sin) / zoom
+    d, e = sin / zoom, (sin * shear + cos) / zoom
+    transforms = tf.stack(
+        [
+            a,
+            b,
+            c - a * c - b * c + tx,
+            d,
+            e,
+            c - d * c - e * c + ty,
+            tf.zeros([n]),
+            tf.zeros([n]),
+        ],
+        axis=1,
+    )
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def make_dataset(split: Split, config: TrainConfig, *, training: bool):
+    import tensorflow as tf
+
+    x = split.images[..., None]
+    ds = tf.data.Dataset.from_tensor_slices((x, split.labels.astype("int32")))
+    if training:
+        ds = ds.shuffle(len(split.labels), seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(config.batch_size)
+    ds = ds.map(lambda im, y: (tf.cast(im, tf.float32) / 255.0, y))
+    if training and config.augment:
+        counter = tf.data.Dataset.counter(start=config.seed * 1_000_003)
+        ds = tf.data.Dataset.zip((ds, counter)).map(
+            lambda batch, i: (
+                random_affine(batch[0], config, tf.cast(i, tf.int32)),
+                batch[1],
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """Linear warm-up, then cosine decay to zero: most of the accuracy in few epochs."""
+    import keras
+
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(total - 1, int(config.warmup_epochs * steps_per_epoch))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 10 if warmup else config.learning_rate,
+        decay_steps=total - warmup,
+        alpha=0.0,
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    verbose: int | str = "auto",
+    train_split: Split | None = None,
+    test_split: Split | None = None,
+) -> dict:
+    """Train, evaluate on the test set, and write the model with its card and plots.
+
+    Returns the model card.
+    """
+    import keras
+    import tensorflow as tf
+
+    from draw2digit.evaluate import evaluate_arrays
+    from draw2digit.model import build_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    set_seeds(config.seed)
+    train_split = train_split if train_split is not None else load_split("train")
+    test_split = test_split if test_split is not None else load_split("test")
+    tr, va = split_train_validation(train_split, config.validation_size, config.seed, config.limit)
+
+    train_ds = make_dataset(tr, config, training=True)
+    val_ds = make_dataset(va, config, training=False)
+    steps = math.ceil(len(tr.labels) / config.batch_size)
+
+    model = build_model(width=config.width, dropout=config.dropout)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    backup = out / "backup"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=backup.exists()),
+    ]
+    started = time.perf_counter()
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    seconds = time.perf_counter() - started
+    shutil.rmtree(backup, ignore_errors=True)
+
+    model.save(out / MODEL_FILE)
+    export_tflite(model, out / TFLITE_FILE)
+    hist = _read_history(out / "history.csv") or history.history
+    plot_history(hist, out / HISTORY_PLOT)
+
+    x_test = test_split.images.astype("float32")[..., None] / 255.0
+    probs = model.predict(x_test, batch_size=512, verbose=0)
+    report = evaluate_arrays(probs, test_split.labels)
+    card = {
+        "name": "draw2digit_cnn",
+        "version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "framework": {"keras": keras.__version__, "tensorflow": tf.__version__},
+        "data": {
+            "dataset": "MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
+            "sha256": dataset_checksums(),
+            "train_images": len(tr.labels),
+            "validation_images": len(va.labels),
+            "test_images": len(test_split.labels),
+        },
+        "parameters": int(model.count_params()),
+        "config": asdict(config),
+        "epochs": len(hist.get("loss", [])),
+        "training_seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(1, len(history.history["loss"])), 1),
+        "hardware": {
+            "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+            "python": platform.python_version(),
+        },
+        "test_accuracy": report.accuracy,
+        "test_per_class_accuracy": {str(k): v for k, v in enumerate(report.per_class_accuracy)},
+        "final_validation_accuracy": float(hist["val_accuracy"][-1]) if hist.get("val_accuracy") else None,
+        "input": "28x28 grayscale, 0 = paper, 1 = ink, MNIST-centred (see draw2digit.preprocess)",
+    }
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def export_tflite(model, path: str | Path) -> Path:
+    """LiteRT flatbuffer of the classifier: same numbers, a fraction of the start-up."""
+    import tempfile
+
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "model.tflite"
+        model.export(str(target), format="litert", verbose=False)
+        shutil.copyfile(target, path)
+    return path
+
+
+def _read_history(csv_path: Path) -> dict[str, list[float]]:
+    """The whole run's history, including epochs done before a resume."""
+    import csv
+
+    if not csv_path.exists():
+        return {}
+    with csv_path.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    return {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"}
+
+
+def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
+    """Accuracy and loss per epoch, train against validation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, title in (
+        (axes[0], "accuracy", "Accuracy"),
+        (axes[1], "loss", "Loss"),
+    ):
+        ax.plot(epochs, history[key], "o-", label="train (augmented)")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], "o-", label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if "val_accuracy" in history:
+        axes[0].set_ylim(max(0.9, min(history["val_accuracy"]) - 0.01), 1.0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
