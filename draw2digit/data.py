@@ -169,10 +169,8 @@ def _download(name: str, dest_dir: Path, *, progress: bool, timeout: float) -> P
         finally:
             tmp.unlink(missing_ok=True)
     raise DataError(
-        f"could not download {name}:\n  "
-        + "\n  ".join(errors)
-        + f"\nOffline? Put the four MNIST files ({', '.join(FILES)}) in a folder "
-        f"and set {ENV_DATA_DIR} to it."
+        f"could not download {name} ({'; '.join(errors)}). Offline? Put the four MNIST files "
+        f"({', '.join(FILES)}) in a folder and set {ENV_DATA_DIR} to it."
     )
 
 
@@ -188,11 +186,13 @@ def _fetch(url: str, out, *, progress: bool, timeout: float) -> None:
             desc=url.rsplit("/", 1)[-1],
             disable=not progress,
         ) as bar:
+            received = 0
             while chunk := resp.read(1 << 16):
                 out.write(chunk)
+                received += len(chunk)
                 bar.update(len(chunk))
-        if total is not None and bar.n != total:
-            raise OSError(f"connection closed after {bar.n} of {total} bytes")
+        if total is not None and received != total:
+            raise OSError(f"connection closed after {received} of {total} bytes")
 
 
 def locate(name: str, *, download: bool = True, progress: bool = True, timeout: float = 30.0) -> Path:

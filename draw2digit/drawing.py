@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -166,3 +167,46 @@ def random_redraw(digit_image: np.ndarray, rng: np.random.Generator, canvas: int
         pen=pen,
         polarity=polarity,
     )
+
+
+#: The bundled examples: file name -> (digit or None for blank, how it is drawn).
+EXAMPLES: dict[str, tuple[int | None, dict]] = {
+    "0_canvas.png": (0, {}),
+    "1_small_in_corner.png": (1, {"size": 400, "box": (0.05, 0.05, 0.2, 0.3), "width": 6}),
+    "2_paper.jpg": (2, {"ink": (20, 20, 20), "background": (255, 255, 255), "mode": "RGB"}),
+    "3_chalkboard.png": (3, {"ink": (240, 240, 240), "background": (30, 40, 35), "mode": "RGB"}),
+    "4_thin_pen.png": (4, {"width": 3}),
+    "5_thick_marker.png": (5, {"width": 46, "box": (0.18, 0.1, 0.82, 0.9)}),
+    "6_wide_canvas.webp": (6, {"size": (600, 300), "box": (0.55, 0.1, 0.75, 0.9), "width": 14}),
+    "7_blue_on_yellow.png": (7, {"ink": (30, 60, 200), "background": (250, 240, 170), "mode": "RGB"}),
+    "8_animated.gif": (8, {"mode": "L", "ink": (0,), "background": (255,)}),
+    "9_bitmap.bmp": (9, {"mode": "L", "ink": (255,), "background": (0,), "size": 140, "width": 9}),
+    "blank.png": (None, {}),
+}
+
+
+def write_examples(folder: str | Path) -> list[Path]:
+    """Render :data:`EXAMPLES` into ``folder`` (the README's and tests' example drawings)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (digit, opts) in EXAMPLES.items():
+        opts = dict(opts)
+        size = opts.pop("size", 280)
+        box = opts.pop("box", (0.2, 0.1, 0.8, 0.9))
+        width = opts.pop("width", 18)
+        w, h = (size, size) if isinstance(size, int) else size
+        strokes = [] if digit is None else DIGIT_STROKES[digit]
+        placed = [
+            [(w * (box[0] + x * (box[2] - box[0])), h * (box[1] + y * (box[3] - box[1]))) for x, y in s]
+            for s in strokes
+        ]
+        im = render_strokes(placed, (w, h), width, **opts)
+        path = folder / name
+        if name.endswith(".gif"):
+            blank = Image.new(im.mode, im.size, opts.get("background", (255,))[0])
+            im.save(path, save_all=True, append_images=[blank], duration=500, loop=0)
+        else:
+            im.save(path)
+        written.append(path)
+    return written

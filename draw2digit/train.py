@@ -185,7 +185,10 @@ def train(
     val_ds = make_dataset(va, config, training=False)
     steps = math.ceil(len(tr.labels) / config.batch_size)
 
-    model = build_model(width=config.width, dropout=config.dropout)
+    # Batch norm's moving averages span ~1/(1 - momentum) steps: keep that under a
+    # tenth of the run, or a short run is evaluated with unsettled statistics.
+    bn_momentum = min(0.99, 1.0 - 10.0 / (config.epochs * steps))
+    model = build_model(width=config.width, dropout=config.dropout, bn_momentum=bn_momentum)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps)),
         loss="sparse_categorical_crossentropy",
@@ -228,6 +231,7 @@ def train(
             "test_images": len(test_split.labels),
         },
         "parameters": int(model.count_params()),
+        "batch_norm_momentum": round(bn_momentum, 4),
         "config": asdict(config),
         "epochs": len(hist.get("loss", [])),
         "training_seconds": round(seconds, 1),

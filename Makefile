@@ -1,0 +1,46 @@
+# The README's two set-up commands are `make run` and `make test`; both work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
+
+.PHONY: run test lint format bench evaluate train clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installs are stamped so that repeated runs cost nothing until pyproject.toml changes.
+$(VENV)/.installed-app: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-app
+
+run: $(VENV)/.installed-app  ## install, then read the bundled example drawings with the shipped model
+	$(BIN)/draw2digit predict examples/*
+
+test: $(VENV)/.installed-test  ## install what the tests need, lint, run the whole suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+bench: $(VENV)/.installed-app  ## latency/throughput of preprocessing + inference
+	$(BIN)/draw2digit bench --compare-keras
+
+evaluate: $(VENV)/.installed-app  ## the shipped model on the MNIST test set, with figures
+	$(BIN)/draw2digit evaluate --figures models/figures --redrawn 3000 --ablation
+
+train: $(VENV)/.installed-app  ## the shipped model's training run (about 50 min on 2 CPU cores)
+	$(BIN)/draw2digit train --out runs/full --quiet
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

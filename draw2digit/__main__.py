@@ -1,0 +1,5 @@
+import sys
+
+from draw2digit.cli import main
+
+sys.exit(main())

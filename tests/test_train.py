@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from draw2digit.data import Split
+from draw2digit.train import TrainConfig, random_affine, split_train_validation, train
+
+
+def test_split_is_seeded_and_disjoint(mnist_test):
+    a_tr, a_va = split_train_validation(mnist_test, 1000, seed=3)
+    _, b_va = split_train_validation(mnist_test, 1000, seed=3)
+    assert len(a_va.labels) == 1000 and len(a_tr.labels) == 9000
+    np.testing.assert_array_equal(a_va.labels, b_va.labels)
+    c_tr, _ = split_train_validation(mnist_test, 1000, seed=4)
+    assert not np.array_equal(a_tr.labels, c_tr.labels)
+
+
+def test_augmentation_moves_ink_but_keeps_it_on_the_canvas(mnist_test):
+    import tensorflow as tf
+
+    x = tf.constant(mnist_test.images[:256, ..., None].astype("float32") / 255)
+    y = random_affine(x, TrainConfig(), seed=7).numpy()
+    assert y.shape == x.shape
+    changed = np.abs(y - x.numpy()).mean(axis=(1, 2, 3))
+    assert (changed > 0.01).mean() > 0.9, "nearly every image is transformed"
+    kept = y.sum(axis=(1, 2, 3)) / x.numpy().sum(axis=(1, 2, 3))
+    assert np.median(kept) > 0.85 and kept.min() > 0.5, "ink stays on the canvas"
+    np.testing.assert_array_equal(y, random_affine(x, TrainConfig(), seed=7).numpy())  # seeded
+
+
+@pytest.mark.slow
+def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
+    small = Split(mnist_test.images[:3000], mnist_test.labels[:3000])
+    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
+    config = TrainConfig(
+        epochs=3, limit=2400, validation_size=500, width=8, batch_size=64, learning_rate=3e-3, warmup_epochs=0
+    )
+    card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
+    for name in ("model.keras", "model.tflite", "model_card.json", "training_history.png", "history.csv"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    on_disk = json.loads((tmp_path / "model_card.json").read_text())
+    assert on_disk["epochs"] == 3 and on_disk["config"]["width"] == 8
+    assert set(on_disk["data"]["sha256"]) == {
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    }
+    assert len(on_disk["test_per_class_accuracy"]) == 10
+    assert card["test_accuracy"] > 0.6, "three short epochs learn digits (chance is 0.1)"
+    assert not (tmp_path / "backup").exists()
