@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
 
-.PHONY: run test lint format bench evaluate train clean
+.PHONY: run test chromium lint format bench bench-api evaluate train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,23 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.installed-app
 
-run: $(VENV)/.installed-app  ## install, then read the bundled example drawings with the shipped model
-	$(BIN)/draw2digit predict examples/*
+run: $(VENV)/.installed-app  ## install, then serve the page and API with the shipped model on 127.0.0.1:5000
+	$(BIN)/draw2digit serve
 
-test: $(VENV)/.installed-test  ## install what the tests need, lint, run the whole suite
+test: $(VENV)/.installed-test chromium  ## install what the tests need, lint, run the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing (sudo apt-get install chromium); browser tests will skip (CI fails)"; \
+	  fi; \
+	fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -35,6 +45,9 @@ format: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-app  ## latency/throughput of preprocessing + inference
 	$(BIN)/draw2digit bench --compare-keras
+
+bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-style server
+	$(BIN)/python benchmarks/bench_api.py
 
 evaluate: $(VENV)/.installed-app  ## the shipped model on the MNIST test set, with figures
 	$(BIN)/draw2digit evaluate --figures models/figures --redrawn 3000 --ablation

@@ -1,4 +1,4 @@
-"""``draw2digit train | evaluate | predict | bench``.
+"""``draw2digit train | evaluate | predict | bench | serve``.
 
 Every user error (bad path, not an image, missing data or model) ends in one
 line on stderr and exit code 2, never a traceback.
@@ -203,6 +203,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = {"LOG_REQUESTS": True}
+    if args.model:
+        config["MODEL"] = args.model
+    started = time.perf_counter()
+    app = create_app(config)
+    url = f"http://{args.host}:{args.port}/"
+    if args.debug:
+        print(f"Flask development server (debug) on {url}", flush=True)
+        app.run(host=args.host, port=args.port, debug=True, use_reloader=False)
+        return 0
+    import waitress
+
+    print(f"Draw2Digit ready in {time.perf_counter() - started:.1f} s on {url} (Ctrl+C to stop)", flush=True)
+    try:
+        waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="draw2digit")
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -250,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=2000)
     p.add_argument("--compare-keras", action="store_true", help="also time Keras predict/call/tf.function")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("serve", help="serve the drawing page and JSON API (waitress)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--debug", action="store_true", help="Flask's development server with the debugger")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -39,6 +39,7 @@ MNIST_STROKE = 1.96  # median stroke width in pixels at the 20-pixel scale
 # Blank detection: ink must stand out from the paper and must not be a speck.
 MIN_CONTRAST = 0.15  # of the full 0..1 range
 MIN_EXTENT = 0.04  # of the image's longer side
+MIN_STROKES_ACROSS = 3.0  # a digit is longer than this many of its own stroke widths
 INK_THRESHOLD = 0.08  # below this (after background removal), a pixel is paper
 
 ImageInput = str | bytes | bytearray | memoryview | os.PathLike | Image.Image | np.ndarray
@@ -314,6 +315,8 @@ def to_mnist(ink: np.ndarray, *, normalize_strokes: bool = True) -> Preprocessed
     extent = max(bottom - top, right - left)
     if extent < max(2, MIN_EXTENT * max(h, w)):
         return empty
+    if extent < MIN_STROKES_ACROSS * stroke_width(mask[top:bottom, left:right]):
+        return empty  # one dab or blob of the pen (a disc is ~2.5 widths across), not a digit
     crop = np.where(ink[top:bottom, left:right] > INK_THRESHOLD, ink[top:bottom, left:right], 0.0)
     crop = crop / float(crop.max())
     if normalize_strokes:

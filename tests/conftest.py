@@ -13,6 +13,7 @@ from draw2digit import data
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 MODELS = ROOT / "models"
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def missing(what: str) -> None:
@@ -68,3 +69,100 @@ def keras_predictor():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def app():
+    from app import create_app
+
+    return create_app({"TESTING": True, "MODEL": str(MODELS)})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60.0, proc=None, log_path: Path | None = None) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            output = log_path.read_text()[-2000:] if log_path else ""
+            raise RuntimeError(f"server exited with {proc.returncode}: {output}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """The real thing: `draw2digit serve` (waitress) on a free loopback port."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    exe = Path(sys.executable).with_name("draw2digit")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "draw2digit"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "server.log"
+    log = log_path.open("w")  # a file, not a pipe: nobody drains a pipe, and a full one blocks the server
+    proc = subprocess.Popen(
+        [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", str(MODELS)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/health", proc=proc, log_path=log_path)
+        yield type("Server", (), {"url": url, "pid": proc.pid, "proc": proc, "log": log_path})
+    finally:
+        log.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+CHROMIUM = os.environ.get("DRAW2DIGIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never Playwright's own download)."""
+    if not Path(CHROMIUM).is_file():
+        missing(f"chromium at {CHROMIUM} (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright (pip install playwright)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -102,6 +102,10 @@ def test_empty_drawings_are_blank(image):
 def test_speck_and_faint_noise_are_blank(rng):
     speck = render_strokes([[(140, 140)]], 280, 6)
     assert pp.preprocess(speck).blank
+    dab = render_strokes([[(140, 140), (143, 141)]], 280, 18)  # one click with the page's brush
+    assert pp.preprocess(dab).blank
+    dash = render_strokes([[(110, 140), (170, 140)]], 280, 18)  # ... but a stroke is a drawing
+    assert not pp.preprocess(dash).blank
     noisy = np.clip(235 + rng.normal(0, 6, (280, 280)), 0, 255).astype(np.uint8)  # grey paper grain
     assert pp.preprocess(noisy).blank
     # ... but a real stroke on that same paper is not.

@@ -1,0 +1,89 @@
+"""The Flask front: a canvas page and a JSON API, a thin shell around ``Predictor``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from draw2digit.predictor import Predictor
+
+log = logging.getLogger("draw2digit.app")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory (as in Flask's tutorial).
+
+    Settings come from the defaults below, then ``instance/config.py``, then
+    ``DRAW2DIGIT_*`` environment variables (e.g. ``DRAW2DIGIT_MODEL``), then
+    ``test_config``.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        MODEL=None,  # folder or file; None = $DRAW2DIGIT_MODEL or the shipped models/
+        MAX_CONTENT_LENGTH=4 * 1024 * 1024,  # bodies above this get 413
+        MAX_BATCH=32,  # images per batch request
+        LOG_REQUESTS=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("DRAW2DIGIT")
+    if test_config:
+        app.config.update(test_config)
+
+    # Loaded once per process; Predictor is thread-safe.
+    app.extensions["draw2digit.predictor"] = Predictor(app.config["MODEL"])
+
+    from app import api, pages
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        """Every error, from any route, is JSON: ``{"error": "..."}``."""
+        messages = {
+            404: f"no such endpoint: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"the request body is larger than {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB",
+        }
+        message = messages.get(exc.code or 500) or exc.description or exc.name
+        response = jsonify(error=message)
+        response.status_code = exc.code or 500
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error="internal error; the server logged it"), 500
+
+    if app.config["LOG_REQUESTS"]:
+
+        @app.before_request
+        def _start_timer():
+            g.started = time.perf_counter()
+
+        @app.after_request
+        def _log_request(response):
+            ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            log.info(
+                '%s "%s %s" %s %s %.1fms',
+                request.remote_addr,
+                request.method,
+                request.full_path.rstrip("?"),
+                response.status_code,
+                response.content_length or "-",
+                ms,
+            )
+            return response
+
+    return app
+
+
+def predictor_of(app: Flask) -> Predictor:
+    return app.extensions["draw2digit.predictor"]

@@ -1,0 +1,134 @@
+"""JSON API: ``POST /predict``, ``GET /health``, ``GET /api/model``, ``GET /openapi.json``.
+
+Every decision about images lives in ``draw2digit``; this module only turns HTTP
+into library calls and library errors into status codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from app.openapi import spec
+from draw2digit import __version__
+from draw2digit.predictor import Prediction
+from draw2digit.preprocess import (
+    ImageTooLargeError,
+    InvalidImageError,
+    PreprocessError,
+    UnsupportedImageError,
+    preprocess,
+)
+
+bp = Blueprint("api", __name__)
+
+#: Raw-body content types we accept (the formats preprocess decodes).
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "image/bmp", "image/gif"})
+STATUS = {InvalidImageError: 400, UnsupportedImageError: 415, ImageTooLargeError: 413}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError):
+    return jsonify(error=exc.message), exc.status
+
+
+def _status_of(exc: PreprocessError) -> int:
+    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+
+
+def _read_request() -> tuple[list[Any], bool, dict]:
+    """(image sources, is_batch, options) from a JSON, multipart or raw-image request."""
+    mimetype = request.mimetype
+    if mimetype == "application/json" or (not mimetype and request.content_length):
+        try:
+            body = request.get_json(force=True)
+        except BadRequest:
+            raise ApiError(400, "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(
+                400, 'the JSON body must be an object, e.g. {"image": "data:image/png;base64,..."}'
+            )
+        options = {"return_input": body.get("return_input", False)}
+        if not isinstance(options["return_input"], bool):
+            raise ApiError(400, "'return_input' must be true or false")
+        if "images" in body:
+            images = body["images"]
+            if not isinstance(images, list) or not images:
+                raise ApiError(400, "'images' must be a non-empty list of image strings")
+            limit = current_app.config["MAX_BATCH"]
+            if len(images) > limit:
+                raise ApiError(400, f"at most {limit} images per request, got {len(images)}")
+            for i, item in enumerate(images):
+                if not isinstance(item, str):
+                    raise ApiError(400, f"images[{i}] must be a string (data URL or base64)")
+            return images, True, options
+        if "image" not in body:
+            raise ApiError(400, "missing field 'image' (a data URL or base64 string)")
+        if not isinstance(body["image"], str):
+            raise ApiError(400, "'image' must be a string (data URL or base64)")
+        return [body["image"]], False, options
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("image")
+        if upload is None:
+            raise ApiError(400, "missing file field 'image' in the form")
+        return [upload.read()], False, {}
+    if mimetype in IMAGE_TYPES:
+        data = request.get_data(cache=False)
+        if not data:
+            raise ApiError(400, "the request body is empty")
+        return [data], False, {}
+    if not mimetype:
+        raise ApiError(400, "the request has no body")
+    raise ApiError(
+        415,
+        f"unsupported content type {mimetype!r}: send application/json, multipart/form-data "
+        "or an image (image/png, image/jpeg, image/webp, image/bmp, image/gif)",
+    )
+
+
+def _as_json(pred: Prediction, return_input: bool) -> dict:
+    out = pred.to_dict()
+    if return_input:
+        out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
+    return out
+
+
+@bp.post("/predict")
+def predict():
+    sources, batch, options = _read_request()
+    items = []
+    for i, source in enumerate(sources):
+        try:
+            items.append(preprocess(source))
+        except PreprocessError as exc:
+            where = f"images[{i}]: " if batch else ""
+            raise ApiError(_status_of(exc), f"{where}{exc}") from None
+    predictions = current_app.extensions["draw2digit.predictor"].predict_preprocessed(items)
+    results = [_as_json(p, options.get("return_input", False)) for p in predictions]
+    return jsonify(predictions=results) if batch else jsonify(results[0])
+
+
+@bp.get("/health")
+def health():
+    predictor = current_app.extensions["draw2digit.predictor"]
+    return jsonify(status="ok", version=__version__, model=predictor.card.get("created"))
+
+
+@bp.get("/api/model")
+def model_card():
+    predictor = current_app.extensions["draw2digit.predictor"]
+    return jsonify(predictor.card)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec(current_app.config["MAX_BATCH"]))

@@ -1,0 +1,197 @@
+"""OpenAPI 3 description of the API, served at ``/openapi.json`` and checked by schemathesis."""
+
+from __future__ import annotations
+
+from draw2digit import __version__
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def spec(max_batch: int = 32) -> dict:
+    image_string = {
+        "type": "string",
+        "minLength": 1,
+        "description": "A data URL (data:image/png;base64,...) or bare base64: PNG, JPEG, WebP, BMP, GIF.",
+    }
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Draw2Digit API",
+            "version": __version__,
+            "description": "Read a hand-drawn digit (0-9) with a CNN trained on MNIST.",
+        },
+        "paths": {
+            "/predict": {
+                "post": {
+                    "summary": "Read the digit in one drawing, or in a batch of drawings",
+                    "operationId": "predict",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/SingleRequest"},
+                                        {"$ref": "#/components/schemas/BatchRequest"},
+                                    ]
+                                }
+                            },
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["image"],
+                                    "properties": {"image": {"type": "string", "format": "binary"}},
+                                }
+                            },
+                            "image/png": binary,
+                            "image/jpeg": binary,
+                            "image/webp": binary,
+                            "image/bmp": binary,
+                            "image/gif": binary,
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The prediction (or predictions, for a batch)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "oneOf": [
+                                            {"$ref": "#/components/schemas/Prediction"},
+                                            {"$ref": "#/components/schemas/BatchPrediction"},
+                                        ]
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error(
+                            "Malformed JSON, a missing or wrong-typed field, bad base64, not an image"
+                        ),
+                        "413": _error("Body too large, or an image with too many pixels"),
+                        "415": _error("Unsupported content type or image format"),
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "Liveness for load balancers",
+                    "operationId": "health",
+                    "responses": {
+                        "200": {
+                            "description": "The server is up and the model is loaded",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status"],
+                                        "properties": {
+                                            "status": {"type": "string", "enum": ["ok"]},
+                                            "version": {"type": "string"},
+                                            "model": {"type": "string", "nullable": True},
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/api/model": {
+                "get": {
+                    "summary": "The model card of the served model",
+                    "operationId": "modelCard",
+                    "responses": {
+                        "200": {
+                            "description": "Model card (version, data checksums, training, test accuracy)",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This description",
+                    "operationId": "openapi",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "SingleRequest": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": image_string,
+                        "return_input": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Also return the 28x28 image the model saw",
+                        },
+                    },
+                },
+                "BatchRequest": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": image_string,
+                            "minItems": 1,
+                            "maxItems": max_batch,
+                        },
+                        "return_input": {"type": "boolean", "default": False},
+                    },
+                },
+                "Prediction": {
+                    "type": "object",
+                    "required": ["digit", "confidence", "probabilities", "blank"],
+                    "properties": {
+                        "digit": {"type": "integer", "minimum": 0, "maximum": 9, "nullable": True},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                        "probabilities": {
+                            "type": "array",
+                            "items": {"type": "number", "minimum": 0, "maximum": 1},
+                            "minItems": 10,
+                            "maxItems": 10,
+                        },
+                        "blank": {"type": "boolean"},
+                        "input": {
+                            "type": "array",
+                            "items": {
+                                "type": "array",
+                                "items": {"type": "number"},
+                                "minItems": 28,
+                                "maxItems": 28,
+                            },
+                            "minItems": 28,
+                            "maxItems": 28,
+                        },
+                    },
+                },
+                "BatchPrediction": {
+                    "type": "object",
+                    "required": ["predictions"],
+                    "properties": {
+                        "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+            }
+        },
+    }

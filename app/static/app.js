@@ -1,0 +1,254 @@
+// Draw2Digit page: a pointer-events drawing pad that asks POST /predict what it reads.
+"use strict";
+
+(() => {
+  const pad = document.getElementById("pad");
+  const ctx = pad.getContext("2d");
+  const brush = document.getElementById("brush");
+  const brushValue = document.getElementById("brush-value");
+  const undoBtn = document.getElementById("undo");
+  const clearBtn = document.getElementById("clear");
+  const hint = document.getElementById("canvas-hint");
+  const digitEl = document.getElementById("digit");
+  const promptEl = document.getElementById("prompt");
+  const confEl = document.getElementById("confidence");
+  const errorEl = document.getElementById("error");
+  const bars = [...document.querySelectorAll("#bars li")];
+  const preview = document.getElementById("preview");
+  const pctx = preview.getContext("2d");
+
+  const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
+  const strokes = []; // each: {width, points: [[x, y], ...]} in CSS pixels
+  let current = null;
+  let requestSeq = 0; // answers to older requests are dropped
+  let shownSeq = 0;
+  let inFlight = false;
+  let queued = false;
+  let lastLive = 0;
+
+  // ---- canvas sized for the screen's pixel density, so strokes stay crisp
+  function resize() {
+    const rect = pad.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    pad.width = Math.round(rect.width * dpr);
+    pad.height = Math.round(rect.height * dpr);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    redraw();
+  }
+
+  function drawStroke(s) {
+    ctx.strokeStyle = "#000";
+    ctx.fillStyle = "#000";
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = s.width;
+    const p = s.points;
+    if (p.length === 1) {
+      ctx.beginPath();
+      ctx.arc(p[0][0], p[0][1], s.width / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      return;
+    }
+    ctx.beginPath();
+    ctx.moveTo(p[0][0], p[0][1]);
+    // quadratic curves through midpoints: a smooth, marker-like line
+    for (let i = 1; i < p.length - 1; i++) {
+      const mx = (p[i][0] + p[i + 1][0]) / 2;
+      const my = (p[i][1] + p[i + 1][1]) / 2;
+      ctx.quadraticCurveTo(p[i][0], p[i][1], mx, my);
+    }
+    ctx.lineTo(p[p.length - 1][0], p[p.length - 1][1]);
+    ctx.stroke();
+  }
+
+  function redraw() {
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, pad.width, pad.height);
+    ctx.restore();
+    strokes.forEach(drawStroke);
+    if (current) drawStroke(current);
+    const empty = strokes.length === 0 && !current;
+    hint.classList.toggle("hidden", !empty);
+    undoBtn.disabled = strokes.length === 0;
+    clearBtn.disabled = empty;
+  }
+
+  function point(e) {
+    const rect = pad.getBoundingClientRect();
+    return [e.clientX - rect.left, e.clientY - rect.top];
+  }
+
+  // ---- pointer events: mouse, finger and pen alike
+  pad.addEventListener("pointerdown", (e) => {
+    if (e.button !== 0 && e.pointerType === "mouse") return;
+    e.preventDefault();
+    pad.setPointerCapture(e.pointerId);
+    const pressure = e.pointerType === "pen" && e.pressure > 0 ? 0.6 + 0.8 * e.pressure : 1;
+    current = { width: Number(brush.value) * pressure, points: [point(e)] };
+    redraw();
+  });
+
+  pad.addEventListener("pointermove", (e) => {
+    if (!current) return;
+    e.preventDefault();
+    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+    for (const ev of events.length ? events : [e]) current.points.push(point(ev));
+    redraw();
+    const now = performance.now();
+    if (now - lastLive > LIVE_INTERVAL_MS) {
+      lastLive = now;
+      requestPrediction();
+    }
+  });
+
+  function endStroke(e) {
+    if (!current) return;
+    if (e && pad.hasPointerCapture(e.pointerId)) pad.releasePointerCapture(e.pointerId);
+    strokes.push(current);
+    current = null;
+    redraw();
+    requestPrediction();
+  }
+  pad.addEventListener("pointerup", endStroke);
+  pad.addEventListener("pointercancel", endStroke);
+
+  undoBtn.addEventListener("click", () => {
+    strokes.pop();
+    redraw();
+    requestPrediction();
+  });
+
+  clearBtn.addEventListener("click", () => {
+    strokes.length = 0;
+    current = null;
+    redraw();
+    requestPrediction();
+  });
+
+  brush.addEventListener("input", () => {
+    brushValue.textContent = brush.value;
+  });
+
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") {
+      e.preventDefault();
+      undoBtn.click();
+    } else if (e.key === "Escape") {
+      clearBtn.click();
+    }
+  });
+
+  // ---- talking to the server
+  function requestPrediction() {
+    if (strokes.length === 0 && !current) {
+      requestSeq++; // anything still on its way is now stale
+      showBlank("Draw a digit to begin.");
+      return;
+    }
+    if (inFlight) {
+      queued = true; // send once more when the current answer arrives
+      return;
+    }
+    sendPrediction();
+  }
+
+  async function sendPrediction() {
+    const seq = ++requestSeq;
+    inFlight = true;
+    queued = false;
+    try {
+      const response = await fetch("/predict", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ image: pad.toDataURL("image/png"), return_input: true }),
+      });
+      let body = null;
+      try {
+        body = await response.json();
+      } catch (_) {
+        body = null;
+      }
+      if (!response.ok) {
+        throw new Error((body && body.error) || `the server answered ${response.status}`);
+      }
+      if (seq >= shownSeq && seq === requestSeq) {
+        shownSeq = seq;
+        showResult(body);
+      }
+    } catch (err) {
+      if (seq === requestSeq) showError(err);
+    } finally {
+      inFlight = false;
+      if (queued) requestPrediction();
+    }
+  }
+
+  function showBlank(message) {
+    errorEl.hidden = true;
+    digitEl.textContent = "";
+    confEl.textContent = "";
+    promptEl.textContent = message;
+    promptEl.hidden = false;
+    setBars(new Array(10).fill(0), -1);
+    pctx.clearRect(0, 0, 28, 28);
+  }
+
+  function showResult(r) {
+    errorEl.hidden = true;
+    if (r.blank) {
+      showBlank("That is too small to read. Draw a bigger digit.");
+      return;
+    }
+    promptEl.hidden = true;
+    digitEl.textContent = String(r.digit);
+    confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
+    setBars(r.probabilities, r.digit);
+    if (r.input) drawPreview(r.input);
+  }
+
+  function showError(err) {
+    // the drawing stays: only the message changes
+    errorEl.textContent = `Could not read the drawing: ${err.message}. Your drawing is kept; try again.`;
+    errorEl.hidden = false;
+  }
+
+  function setBars(probs, top) {
+    bars.forEach((li, d) => {
+      const pct = 100 * (probs[d] || 0);
+      li.querySelector(".bar-fill").style.width = `${pct.toFixed(1)}%`;
+      li.querySelector(".bar-value").textContent = `${pct < 10 ? pct.toFixed(1) : pct.toFixed(0)}%`;
+      li.classList.toggle("top", d === top);
+      li.setAttribute("aria-label", `${d}: ${pct.toFixed(1)} percent`);
+    });
+  }
+
+  function drawPreview(rows) {
+    const img = pctx.createImageData(28, 28);
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const v = Math.round(255 * rows[y][x]);
+        const i = 4 * (28 * y + x);
+        img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
+        img.data[i + 3] = 255;
+      }
+    }
+    pctx.putImageData(img, 0, 0);
+  }
+
+  async function loadModelInfo() {
+    const el = document.getElementById("model-info");
+    try {
+      const card = await (await fetch("/api/model")).json();
+      const acc = card.test_accuracy ? `${(100 * card.test_accuracy).toFixed(2)} % on the MNIST test set` : "";
+      el.textContent = [card.name, card.version && `v${card.version}`, acc].filter(Boolean).join(", ");
+    } catch (_) {
+      el.textContent = "unavailable";
+    }
+  }
+
+  window.addEventListener("resize", resize);
+  resize();
+  showBlank("Draw a digit to begin.");
+  loadModelInfo();
+})();

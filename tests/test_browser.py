@@ -1,0 +1,169 @@
+"""The page in real headless Chromium against the real server (waitress)."""
+
+from __future__ import annotations
+
+import pytest
+
+from draw2digit.drawing import DIGIT_STROKES
+from tests.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+
+def canvas_points(box: dict, strokes, frame=(0.2, 0.1, 0.8, 0.9)):
+    """Unit-square strokes -> page coordinates inside an element's bounding box."""
+    left, top, right, bottom = frame
+    return [
+        [
+            (
+                box["x"] + box["width"] * (left + x * (right - left)),
+                box["y"] + box["height"] * (top + y * (bottom - top)),
+            )
+            for x, y in stroke
+        ]
+        for stroke in strokes
+    ]
+
+
+def draw_with_mouse(page, selector: str, strokes, frame=(0.2, 0.1, 0.8, 0.9)) -> None:
+    box = page.locator(selector).bounding_box()
+    for stroke in canvas_points(box, strokes, frame):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(x, y, steps=3)
+        page.mouse.up()
+
+
+def draw_with_touch(page, selector: str, strokes) -> None:
+    """Real touch events through the DevTools protocol (Playwright's touchscreen only taps)."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator(selector).bounding_box()
+    for stroke in canvas_points(box, strokes):
+        x, y = stroke[0]
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        for x, y in stroke[1:]:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+CANVAS = "[data-testid=draw-canvas]"
+DIGIT = "[data-testid=predicted-digit]"
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1000, "height": 800}, device_scale_factor=2)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server.url + "/")
+    page.wait_for_selector(CANVAS)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def expect_digit(page, digit: int) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(DIGIT)).to_have_text(str(digit), timeout=10_000)
+
+
+def test_blank_canvas_shows_a_prompt_not_a_guess(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#prompt")).to_contain_text("Draw a digit")
+    expect(page.locator(DIGIT)).to_have_text("")
+    expect(page.locator("[data-testid=clear-button]")).to_be_disabled()
+
+
+def test_drawing_each_digit_with_the_mouse(page):
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for digit in range(10):
+        draw_with_mouse(page, CANVAS, DIGIT_STROKES[digit])
+        expect_digit(page, digit)
+        expect(page.locator("[data-testid=confidence]")).to_contain_text("% confident")
+        top = page.locator("[data-testid=probabilities] li.top")
+        expect(top).to_have_attribute("data-digit", str(digit))
+        if digit == 3:
+            page.screenshot(path=str(ARTIFACTS / "flask-page.png"), full_page=True)
+        page.click("[data-testid=clear-button]")
+        expect(page.locator(DIGIT)).to_have_text("")
+
+
+def test_preview_shows_the_model_input(page):
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[5])
+    expect_digit(page, 5)
+    lit = page.evaluate(
+        """() => {
+          const c = document.querySelector('[data-testid=preview]');
+          const d = c.getContext('2d').getImageData(0, 0, 28, 28).data;
+          let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++;
+          return n;
+        }"""
+    )
+    assert 40 < lit < 400, "the 28x28 preview shows a digit-sized amount of ink"
+
+
+def test_undo_removes_the_last_stroke(page):
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 1)
+    before = page.eval_on_selector(CANVAS, "c => c.toDataURL()")
+    # The 7's crossbar over the 1 turns it into a 7; undo brings the 1 back.
+    draw_with_mouse(page, CANVAS, [[(0.1, 0.08), (0.6, 0.08)]])
+    assert page.eval_on_selector(CANVAS, "c => c.toDataURL()") != before
+    page.click("[data-testid=undo-button]")
+    assert page.eval_on_selector(CANVAS, "c => c.toDataURL()") == before
+    expect_digit(page, 1)
+    page.keyboard.press("Control+z")
+    from playwright.sync_api import expect
+
+    expect(page.locator(DIGIT)).to_have_text("")
+    expect(page.locator("[data-testid=undo-button]")).to_be_disabled()
+
+
+def test_touch_drawing(browser, live_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    page.wait_for_selector(CANVAS)
+    draw_with_touch(page, CANVAS, DIGIT_STROKES[4])
+    expect_digit(page, 4)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "flask-page-phone.png"), full_page=True)
+    context.close()
+
+
+def test_a_speck_is_blank(page):
+    from playwright.sync_api import expect
+
+    box = page.locator(CANVAS).bounding_box()
+    page.mouse.click(box["x"] + 140, box["y"] + 140)
+    expect(page.locator("#prompt")).to_contain_text("too small", timeout=10_000)
+    expect(page.locator(DIGIT)).to_have_text("")
+
+
+def test_server_error_is_shown_and_the_drawing_stays(page):
+    from playwright.sync_api import expect
+
+    page.route(
+        "**/predict",
+        lambda route: route.fulfill(
+            status=503, content_type="application/json", body='{"error": "overloaded"}'
+        ),
+    )
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[2])
+    expect(page.locator("#error")).to_contain_text("overloaded", timeout=10_000)
+    ink = page.eval_on_selector(
+        CANVAS,
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 == 3 && v)",
+    )
+    assert ink, "the drawing is kept"
+    page.unroute("**/predict")
+    page.click("[data-testid=undo-button]")
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[2])
+    expect_digit(page, 2)
+    expect(page.locator("#error")).to_be_hidden()
