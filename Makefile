@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
 
-.PHONY: run test chromium lint format bench bench-api evaluate train clean
+.PHONY: run test chromium lint format bench bench-api evaluate train voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,12 @@ $(VENV)/.installed-app: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $@ $(VENV)/.installed-app
+	$(BIN)/pip install --quiet -e ".[test,notebooks]"
+	touch $@ $(VENV)/.installed-app $(VENV)/.installed-notebooks
+
+$(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[notebooks]"
+	touch $@
 
 run: $(VENV)/.installed-app  ## install, then serve the page and API with the shipped model on 127.0.0.1:5000
 	$(BIN)/draw2digit serve
@@ -54,6 +58,16 @@ evaluate: $(VENV)/.installed-app  ## the shipped model on the MNIST test set, wi
 
 train: $(VENV)/.installed-app  ## the shipped model's training run (about 50 min on 2 CPU cores)
 	$(BIN)/draw2digit train --out runs/full --quiet
+
+voila: $(VENV)/.installed-notebooks  ## the drawing notebook as a standalone app on 127.0.0.1:8866
+	$(BIN)/draw2digit voila
+
+lab: $(VENV)/.installed-notebooks  ## JupyterLab on the lesson notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+
+notebooks: $(VENV)/.installed-test  ## rebuild the notebooks from notebooks/build.py and run them (outputs committed)
+	$(BIN)/python notebooks/build.py
+	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace 01_train.ipynb 02_evaluate.ipynb 03_draw.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

@@ -1,4 +1,4 @@
-"""``draw2digit train | evaluate | predict | bench | serve``.
+"""``draw2digit train | evaluate | predict | bench | serve | voila``.
 
 Every user error (bad path, not an image, missing data or model) ends in one
 line on stderr and exit code 2, never a traceback.
@@ -232,6 +232,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- voila
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def cmd_voila(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    notebook = Path(args.notebook) if args.notebook else NOTEBOOKS / "03_draw.ipynb"
+    if not notebook.is_file():
+        raise CLIError(f"no notebook at {notebook}")
+    exe = shutil.which("voila", path=str(Path(sys.executable).parent)) or shutil.which("voila")
+    if exe is None:
+        raise CLIError("voila is not installed: pip install 'draw2digit[notebooks]'")
+    cmd = [
+        exe,
+        notebook.name,
+        f"--port={args.port}",
+        "--Voila.ip=127.0.0.1" if args.host == "127.0.0.1" else f"--Voila.ip={args.host}",
+        "--no-browser",
+        "--strip_sources=True",
+        "--VoilaConfiguration.show_tracebacks=False",
+    ]
+    print(f"Voila app on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
+    try:
+        return subprocess.call(cmd, cwd=notebook.parent)
+    except KeyboardInterrupt:
+        return 0
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -287,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=model_help)
     p.add_argument("--debug", action="store_true", help="Flask's development server with the debugger")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("voila", help="serve the drawing notebook as a standalone app (Voila)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    p.add_argument("--notebook", help="notebook to serve (default notebooks/03_draw.ipynb)")
+    p.set_defaults(func=cmd_voila)
     return parser
 
 

@@ -89,6 +89,7 @@ def test_drawing_each_digit_with_the_mouse(page):
         top = page.locator("[data-testid=probabilities] li.top")
         expect(top).to_have_attribute("data-digit", str(digit))
         if digit == 3:
+            page.wait_for_timeout(400)  # let the bars' 150 ms transition finish
             page.screenshot(path=str(ARTIFACTS / "flask-page.png"), full_page=True)
         page.click("[data-testid=clear-button]")
         expect(page.locator(DIGIT)).to_have_text("")
@@ -133,6 +134,7 @@ def test_touch_drawing(browser, live_server):
     draw_with_touch(page, CANVAS, DIGIT_STROKES[4])
     expect_digit(page, 4)
     ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)
     page.screenshot(path=str(ARTIFACTS / "flask-page-phone.png"), full_page=True)
     context.close()
 

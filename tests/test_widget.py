@@ -1,0 +1,118 @@
+"""The drawing pad's logic, without a browser: events in, predictions out."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from draw2digit.drawing import DIGIT_STROKES, digit_drawing, place_strokes, to_png
+from draw2digit.widget import DrawingPad
+
+
+@pytest.fixture
+def pad(predictor):
+    return DrawingPad(predictor)
+
+
+def send(pad: DrawingPad, event: str, **content) -> None:
+    """A message exactly as ipycanvas' browser side sends it."""
+    pad.canvas._handle_frontend_event(None, {"event": event, **content}, [])
+
+
+def draw_with_mouse(pad: DrawingPad, digit: int) -> None:
+    for stroke in place_strokes(DIGIT_STROKES[digit], pad.size):
+        send(pad, "mouse_down", x=stroke[0][0], y=stroke[0][1])
+        for x, y in stroke[1:]:
+            send(pad, "mouse_move", x=x, y=y)
+        send(pad, "mouse_up", x=stroke[-1][0], y=stroke[-1][1])
+
+
+def test_blank_pad_prompts(pad):
+    assert pad.prediction is None and pad.digit.value == ""
+    assert "Draw a digit" in pad.confidence.value
+    assert "0.0%" in pad.bars.value
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_mouse_events_to_prediction(pad, digit):
+    draw_with_mouse(pad, digit)
+    assert pad.prediction.digit == digit
+    assert pad.digit.value == str(digit) and "% confident" in pad.confidence.value
+    assert pad.preview.value[:4] == b"\x89PNG"
+    assert 'class="row top"><span>' + str(digit) in pad.bars.value
+
+
+def test_touch_events(pad):
+    for stroke in place_strokes(DIGIT_STROKES[7], pad.size):
+        send(pad, "touch_start", touches=[{"x": stroke[0][0], "y": stroke[0][1]}])
+        for x, y in stroke[1:]:
+            send(pad, "touch_move", touches=[{"x": x, "y": y}])
+        send(pad, "touch_end", touches=[])
+    assert pad.prediction.digit == 7
+
+
+def test_moves_without_a_press_draw_nothing(pad):
+    for x in range(20, 200, 10):
+        send(pad, "mouse_move", x=x, y=100)
+    send(pad, "mouse_up", x=200, y=100)
+    assert pad.strokes == [] and pad.prediction is None
+
+
+def test_leaving_the_canvas_ends_the_stroke(pad):
+    send(pad, "mouse_down", x=150, y=30)
+    for y in range(30, 260, 10):
+        send(pad, "mouse_move", x=150, y=y)
+    send(pad, "mouse_out", x=150, y=279)
+    assert len(pad.strokes) == 1 and pad.prediction.digit == 1
+    send(pad, "mouse_move", x=10, y=10)  # not drawing any more
+    assert len(pad.strokes[0][1]) == 25
+
+
+def test_undo_and_clear(pad):
+    draw_with_mouse(pad, 1)
+    assert pad.prediction.digit == 1
+    pad.draw([[(40, 25), (200, 25)]])  # a crossbar: now a 7
+    assert len(pad.strokes) == 2
+    pad.undo_button.click()
+    assert len(pad.strokes) == 1 and pad.prediction.digit == 1
+    pad.clear_button.click()
+    assert pad.strokes == [] and pad.prediction is None and pad.digit.value == ""
+
+
+def test_a_dot_is_too_small(pad):
+    send(pad, "mouse_down", x=140, y=140)
+    send(pad, "mouse_up", x=140, y=140)
+    assert pad.prediction.blank and "too small" in pad.confidence.value
+
+
+def test_client_ready_replays_without_error(pad):
+    draw_with_mouse(pad, 3)
+    send(pad, "client_ready")
+    assert pad.prediction.digit == 3
+
+
+def test_bad_image_shows_an_error_not_a_traceback(pad):
+    assert pad.show_image(b"not an image") is None
+    assert "Could not read" in pad.confidence.value and pad.error
+
+
+def test_show_image_predicts_any_image(pad):
+    assert pad.show_image(digit_drawing(6)).digit == 6
+
+
+def test_brush_width_is_kept_per_stroke(pad):
+    pad.brush.value = 6
+    pad.draw([[(140, 30), (140, 250)]])
+    pad.brush.value = 30
+    pad.draw([[(60, 140), (220, 140)]])
+    assert [w for w, _ in pad.strokes] == [6.0, 30.0]
+
+
+def test_pad_and_api_give_the_same_answer(pad, client):
+    draw_with_mouse(pad, 2)
+    body = {"image": "data:image/png;base64," + base64.b64encode(to_png(pad.image())).decode()}
+    api = client.post("/predict", json=body).get_json()
+    assert api["digit"] == pad.prediction.digit == 2
+    np.testing.assert_allclose(api["probabilities"], pad.prediction.probabilities, atol=1e-5)
