@@ -57,7 +57,7 @@ def _read_request() -> tuple[list[Any], bool, dict]:
             raise ApiError(
                 400, 'the JSON body must be an object, e.g. {"image": "data:image/png;base64,..."}'
             )
-        options = {"return_input": body.get("return_input", False)}
+        options = {"return_input": body.get("return_input", False), "mode": body.get("mode", "digit")}
         if not isinstance(options["return_input"], bool):
             raise ApiError(400, "'return_input' must be true or false")
         if "images" in body:
@@ -80,12 +80,12 @@ def _read_request() -> tuple[list[Any], bool, dict]:
         upload = request.files.get("image")
         if upload is None:
             raise ApiError(400, "missing file field 'image' in the form")
-        return [upload.read()], False, {}
+        return [upload.read()], False, {"mode": request.form.get("mode", request.args.get("mode", "digit"))}
     if mimetype in IMAGE_TYPES:
         data = request.get_data(cache=False)
         if not data:
             raise ApiError(400, "the request body is empty")
-        return [data], False, {}
+        return [data], False, {"mode": request.args.get("mode", "digit")}
     if not mimetype:
         raise ApiError(400, "the request has no body")
     raise ApiError(
@@ -102,9 +102,30 @@ def _as_json(pred: Prediction, return_input: bool) -> dict:
     return out
 
 
+MODES = ("digit", "number")
+
+
+def _predict_numbers(sources: list, batch: bool) -> list[dict]:
+    predictor = current_app.extensions["draw2digit.predictor"]
+    results = []
+    for i, source in enumerate(sources):
+        try:
+            results.append(predictor.predict_number(source).to_dict())
+        except PreprocessError as exc:
+            where = f"images[{i}]: " if batch else ""
+            raise ApiError(_status_of(exc), f"{where}{exc}") from None
+    return results
+
+
 @bp.post("/predict")
 def predict():
     sources, batch, options = _read_request()
+    mode = options.get("mode", "digit")
+    if mode not in MODES:
+        raise ApiError(400, f"'mode' must be one of {', '.join(MODES)}")
+    if mode == "number":
+        numbers = _predict_numbers(sources, batch)
+        return jsonify(predictions=numbers) if batch else jsonify(numbers[0])
     items = []
     for i, source in enumerate(sources):
         try:

@@ -19,6 +19,12 @@ def spec(max_batch: int = 32) -> dict:
         "description": "A data URL (data:image/png;base64,...) or bare base64: PNG, JPEG, WebP, BMP, GIF.",
     }
     binary = {"schema": {"type": "string", "format": "binary"}}
+    mode = {
+        "type": "string",
+        "enum": ["digit", "number"],
+        "default": "digit",
+        "description": "digit: one digit (default); number: several digits side by side, read left to right",
+    }
     return {
         "openapi": "3.0.3",
         "info": {
@@ -64,6 +70,7 @@ def spec(max_batch: int = 32) -> dict:
                                     "schema": {
                                         "oneOf": [
                                             {"$ref": "#/components/schemas/Prediction"},
+                                            {"$ref": "#/components/schemas/NumberPrediction"},
                                             {"$ref": "#/components/schemas/BatchPrediction"},
                                         ]
                                     }
@@ -134,6 +141,7 @@ def spec(max_batch: int = 32) -> dict:
                     "required": ["image"],
                     "properties": {
                         "image": image_string,
+                        "mode": mode,
                         "return_input": {
                             "type": "boolean",
                             "default": False,
@@ -151,6 +159,7 @@ def spec(max_batch: int = 32) -> dict:
                             "minItems": 1,
                             "maxItems": max_batch,
                         },
+                        "mode": mode,
                         "return_input": {"type": "boolean", "default": False},
                     },
                 },
@@ -180,11 +189,49 @@ def spec(max_batch: int = 32) -> dict:
                         },
                     },
                 },
+                "NumberPrediction": {
+                    "type": "object",
+                    "required": ["number", "digits", "blank"],
+                    "properties": {
+                        "number": {"type": "string", "pattern": "^[0-9]*$"},
+                        "blank": {"type": "boolean"},
+                        "digits": {"type": "array", "items": {"$ref": "#/components/schemas/DigitInNumber"}},
+                    },
+                },
+                "DigitInNumber": {
+                    "type": "object",
+                    "required": ["digit", "confidence", "probabilities", "box"],
+                    "properties": {
+                        "digit": {"type": "integer", "minimum": 0, "maximum": 9},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                        "probabilities": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 10,
+                            "maxItems": 10,
+                        },
+                        "box": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "minItems": 4,
+                            "maxItems": 4,
+                            "description": "left, top, right, bottom in the image's pixels",
+                        },
+                    },
+                },
                 "BatchPrediction": {
                     "type": "object",
                     "required": ["predictions"],
                     "properties": {
-                        "predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}
+                        "predictions": {
+                            "type": "array",
+                            "items": {
+                                "oneOf": [
+                                    {"$ref": "#/components/schemas/Prediction"},
+                                    {"$ref": "#/components/schemas/NumberPrediction"},
+                                ]
+                            },
+                        }
                     },
                 },
                 "Error": {

@@ -58,6 +58,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from draw2digit.data import load_split
     from draw2digit.evaluate import (
         evaluate_arrays,
+        number_accuracy,
         plot_confusion,
         plot_mistakes,
         plot_per_class,
@@ -84,6 +85,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result["redrawn"] = redrawn_accuracy(
             predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation
         )
+    if args.numbers:
+        result["numbers"] = number_accuracy(predictor, test.images, test.labels, count=args.numbers)
     if args.figures:
         fig_dir = Path(args.figures)
         fig_dir.mkdir(parents=True, exist_ok=True)
@@ -104,6 +107,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for name, acc in r.items():
             if name not in ("count", "accuracy", "blank"):
                 print(f"  {name:<28} {100 * acc:6.2f} %")
+    if args.numbers:
+        print(f"\nNumbers written side by side (number mode), {args.numbers} per length:")
+        for n, r in result["numbers"].items():
+            print(
+                f"  {n} digits: {100 * r['sequence_accuracy']:6.2f} % read exactly "
+                f"(digit count right: {100 * r['digit_count_correct']:.1f} %)"
+            )
     for f in result.get("figures", []):
         print(f"Wrote {f}")
     return 0
@@ -296,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR", help="also write confusion, per-class and mistakes PNGs")
     p.add_argument("--redrawn", type=int, default=0, metavar="N", help="also score N re-drawn test digits")
     p.add_argument("--ablation", action="store_true", help="with --redrawn: also without each step")
+    p.add_argument(
+        "--numbers", type=int, default=0, metavar="N", help="also score N composed numbers per length"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
 

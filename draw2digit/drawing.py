@@ -213,3 +213,36 @@ def write_examples(folder: str | Path) -> list[Path]:
             im.save(path)
         written.append(path)
     return written
+
+
+def compose_number(
+    digits: Sequence[np.ndarray], rng: np.random.Generator, *, height: int = 120, pen: float = 0.0
+) -> Image.Image:
+    """MNIST digits written side by side as one canvas drawing (black on transparent).
+
+    Random gaps (from a slight overlap to a wide space), sizes (±15 %) and
+    baselines (±10 % of the height), like a number written by hand.
+    """
+    pieces = []
+    for d in digits:
+        rows = np.flatnonzero(d.max(axis=1) > 0)
+        cols = np.flatnonzero(d.max(axis=0) > 0)
+        crop = d[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
+        scale = height * float(rng.uniform(0.85, 1.15)) / crop.shape[0]
+        shape = ndimage.zoom(crop, scale, order=1) > 0.5
+        if pen:
+            shape = ndimage.binary_dilation(shape, iterations=int(pen))
+        pieces.append(shape)
+    margin = height // 3
+    gaps = [int(rng.uniform(-0.06, 0.45) * height) for _ in pieces[1:]]
+    width = 2 * margin + sum(p.shape[1] for p in pieces) + sum(gaps)
+    canvas_h = int(height * 1.6) + 2 * margin
+    layer = np.zeros((canvas_h, width), bool)
+    x = margin
+    for i, p in enumerate(pieces):
+        y = int((canvas_h - p.shape[0]) / 2 + rng.uniform(-0.1, 0.1) * height)
+        layer[y : y + p.shape[0], x : x + p.shape[1]] |= p
+        x += p.shape[1] + (gaps[i] if i < len(gaps) else 0)
+    rgba = np.zeros((canvas_h, width, 4), np.uint8)
+    rgba[..., 3] = layer * 255
+    return Image.fromarray(rgba, "RGBA")

@@ -228,3 +228,38 @@ def redrawn_accuracy(
         if name == "pipeline":
             result["blank"] = int(sum(p.blank for p in preds))
     return result
+
+
+def number_accuracy(
+    predictor,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    count: int = 500,
+    lengths=(2, 3, 4, 5),
+    seed: int = 0,
+) -> dict[int, dict]:
+    """Sequence accuracy of number mode on MNIST test digits written side by side.
+
+    For each length, ``count`` numbers are composed by :func:`draw2digit.drawing.compose_number`
+    (random gaps from a slight overlap to a wide space, sizes and baselines). A number counts
+    only when every digit is read and none is missed or added.
+    """
+    from draw2digit.drawing import compose_number
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for n in lengths:
+        right = segmented = 0
+        for _ in range(count):
+            idx = rng.choice(len(labels), size=n, replace=False)
+            truth = "".join(str(int(labels[i])) for i in idx)
+            result = predictor.predict_number(compose_number([images[i] for i in idx], rng))
+            right += result.number == truth
+            segmented += len(result.digits) == n
+        out[n] = {
+            "count": count,
+            "sequence_accuracy": right / count,
+            "digit_count_correct": segmented / count,
+        }
+    return out

@@ -72,6 +72,36 @@ def load_model_card(path: str | os.PathLike | None = None) -> dict:
     return json.loads(card.read_text()) if card.is_file() else {}
 
 
+@dataclass(frozen=True)
+class DigitInNumber:
+    digit: int
+    confidence: float
+    probabilities: tuple[float, ...]
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the input's pixels
+    image: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "digit": self.digit,
+            "confidence": round(float(self.confidence), 6),
+            "probabilities": [round(float(p), 6) for p in self.probabilities],
+            "box": list(self.box),
+        }
+
+
+@dataclass(frozen=True)
+class NumberPrediction:
+    number: str  # "" when nothing was drawn
+    digits: tuple[DigitInNumber, ...]
+
+    @property
+    def blank(self) -> bool:
+        return not self.digits
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "digits": [d.to_dict() for d in self.digits], "blank": self.blank}
+
+
 class _LiteRTRunner:
     """One interpreter per thread: LiteRT interpreters are not thread-safe."""
 
@@ -159,6 +189,20 @@ class Predictor:
     def predict_many(self, sources: Iterable[ImageInput]) -> list[Prediction]:
         """Several drawings, preprocessed one by one and run as one batch."""
         return self.predict_preprocessed([preprocess(s) for s in sources])
+
+    def predict_number(self, source: ImageInput) -> NumberPrediction:
+        """Several digits side by side ("2025"): split, read each, left to right."""
+        from draw2digit.preprocess import split_digits
+
+        parts = split_digits(
+            source, confidence=lambda ims: self.probabilities(np.stack(ims)).max(axis=1).tolist()
+        )
+        preds = self.predict_preprocessed(parts)
+        digits = tuple(
+            DigitInNumber(p.digit, p.confidence, p.probabilities, part.box, part.image)
+            for p, part in zip(preds, parts, strict=True)
+        )
+        return NumberPrediction("".join(str(d.digit) for d in digits), digits)
 
     def predict_preprocessed(self, items: Sequence[Preprocessed]) -> list[Prediction]:
         todo = [i for i, p in enumerate(items) if not p.blank]

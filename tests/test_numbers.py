@@ -1,0 +1,115 @@
+"""Number mode: several digits in one drawing, read left to right."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from draw2digit.drawing import DIGIT_STROKES, compose_number, place_strokes, render_strokes, to_png
+from draw2digit.evaluate import number_accuracy
+from draw2digit.preprocess import preprocess, split_digits
+
+
+def written(number: str, extra: list | None = None, size: tuple[int, int] | None = None) -> Image.Image:
+    """A number written with the digit templates, one box per digit, left to right."""
+    w, h = size or (150 * len(number) + 150, 240)
+    step = w / (len(number) + 1)
+    strokes = []
+    for k, ch in enumerate(number):
+        left = (0.5 + k) * step
+        box = (left / w, 0.12, (left + 0.8 * step) / w, 0.88)  # digits about 0.6 times as wide as tall
+        strokes += place_strokes(DIGIT_STROKES[int(ch)], 1, box)
+    strokes = [[(x * w, y * h) for x, y in s] for s in strokes] + (extra or [])
+    return render_strokes(strokes, (w, h), 12)
+
+
+@pytest.mark.parametrize("number", ["2025", "42", "7", "1234567890"])
+def test_reads_written_numbers(predictor, number):
+    result = predictor.predict_number(written(number))
+    assert result.number == number
+    lefts = [d.box[0] for d in result.digits]
+    assert lefts == sorted(lefts)
+    for a, b in itertools.pairwise(result.digits):
+        assert a.box[2] <= b.box[0] + 5, "boxes do not overlap much"
+
+
+def test_pieces_of_one_digit_are_merged(predictor):
+    """A 1 and a 5 whose top bar was lifted off and drawn apart from its body."""
+    w, h = 500, 240
+    five = DIGIT_STROKES[5][0]
+    body = five[1:]  # from the bar's left end down and round
+    bar = [(0.4, -0.06), (0.85, -0.08)]  # the bar, drawn separately above and to the right
+    strokes = [
+        [(w * (0.1 + 0.2 * x), h * (0.1 + 0.8 * y)) for x, y in DIGIT_STROKES[1][0]],
+        [(w * (0.5 + 0.3 * x), h * (0.14 + 0.76 * y)) for x, y in body],
+        [(w * (0.5 + 0.3 * x), h * (0.14 + 0.76 * y)) for x, y in bar],
+    ]
+    result = predictor.predict_number(render_strokes(strokes, (w, h), 12))
+    assert result.number == "15", [(d.digit, d.box) for d in result.digits]
+
+
+def test_one_digit_matches_single_mode(predictor):
+    image = written("3", size=(280, 280))
+    parts = split_digits(image)
+    assert len(parts) == 1
+    # The same up to the faint anti-aliased fringe outside the ink's bounding box.
+    np.testing.assert_allclose(parts[0].image, preprocess(image).image, atol=0.02)
+
+
+def test_blank_number(predictor):
+    result = predictor.predict_number(Image.new("RGBA", (400, 200)))
+    assert (
+        result.number == ""
+        and result.blank
+        and result.to_dict() == {"number": "", "digits": [], "blank": True}
+    )
+
+
+def test_specks_are_ignored(predictor):
+    image = written("42", extra=[[(30, 30)], [(700, 220)]])  # two stray dots
+    assert predictor.predict_number(image).number == "42"
+
+
+@pytest.mark.slow
+def test_composed_mnist_numbers(predictor, mnist_test):
+    result = number_accuracy(
+        predictor, mnist_test.images, mnist_test.labels, count=60, lengths=(2, 4), seed=5
+    )
+    assert result[2]["digit_count_correct"] >= 0.9 and result[2]["sequence_accuracy"] >= 0.85
+    assert result[4]["sequence_accuracy"] >= 0.7
+
+
+def test_compose_number_is_seeded(mnist_test):
+    a = compose_number(list(mnist_test.images[:3]), np.random.default_rng(1))
+    b = compose_number(list(mnist_test.images[:3]), np.random.default_rng(1))
+    assert a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_api_number_mode(client):
+    body = {"image": base64.b64encode(to_png(written("2025"))).decode(), "mode": "number"}
+    r = client.post("/predict", json=body)
+    assert r.status_code == 200
+    data = r.get_json()
+    assert data["number"] == "2025" and data["blank"] is False
+    assert [d["digit"] for d in data["digits"]] == [2, 0, 2, 5]
+    assert all(len(d["box"]) == 4 and len(d["probabilities"]) == 10 for d in data["digits"])
+
+
+def test_api_number_mode_multipart_and_default_unchanged(client):
+    png = to_png(written("42"))
+    r = client.post(
+        "/predict?mode=number", data={"image": (io.BytesIO(png), "n.png")}, content_type="multipart/form-data"
+    )
+    assert r.get_json()["number"] == "42"
+    single = client.post("/predict", json={"image": base64.b64encode(png).decode()}).get_json()
+    assert set(single) == {"digit", "confidence", "probabilities", "blank"}
+
+
+def test_api_bad_mode(client):
+    r = client.post("/predict", json={"image": "x", "mode": "letters"})
+    assert r.status_code == 400 and "mode" in r.get_json()["error"]
