@@ -169,3 +169,26 @@ def test_server_error_is_shown_and_the_drawing_stays(page):
     draw_with_mouse(page, CANVAS, DIGIT_STROKES[2])
     expect_digit(page, 2)
     expect(page.locator("#error")).to_be_hidden()
+
+
+def test_number_mode_reads_several_digits_and_boxes_them(page):
+    from playwright.sync_api import expect
+
+    page.click("label[for=mode-number]")
+    expect(page.locator("body")).to_have_class("number-mode")
+    for k, digit in enumerate((4, 2, 7)):
+        left = 0.1 + 0.28 * k
+        draw_with_mouse(page, CANVAS, DIGIT_STROKES[digit], frame=(left, 0.12, left + 0.17, 0.88))
+    expect(page.locator(DIGIT)).to_have_text("427", timeout=10_000)
+    expect(page.locator("[data-testid=number-digits] li")).to_have_count(3)
+    boxed = page.eval_on_selector(
+        "#overlay",
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 == 3 && v)",
+    )
+    assert boxed, "boxes are drawn around the digits"
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(ARTIFACTS / "flask-number-mode.png"))  # full_page would resize: boxes redraw
+    page.click("label[for=mode-digit]")
+    page.click("[data-testid=clear-button]")
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[8], frame=(0.35, 0.1, 0.65, 0.9))
+    expect_digit(page, 8)

@@ -16,6 +16,12 @@
   const bars = [...document.querySelectorAll("#bars li")];
   const preview = document.getElementById("preview");
   const pctx = preview.getContext("2d");
+  const overlay = document.getElementById("overlay");
+  const octx = overlay.getContext("2d");
+  const numberList = document.getElementById("number-digits");
+  const digitDetails = document.getElementById("digit-details");
+  const modeInputs = [...document.querySelectorAll("input[name=mode]")];
+  let mode = "digit"; // or "number": several digits side by side
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
   const strokes = []; // each: {width, points: [[x, y], ...]} in CSS pixels
@@ -32,6 +38,8 @@
     const dpr = window.devicePixelRatio || 1;
     pad.width = Math.round(rect.width * dpr);
     pad.height = Math.round(rect.height * dpr);
+    overlay.width = pad.width;
+    overlay.height = pad.height;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     redraw();
   }
@@ -126,6 +134,16 @@
     requestPrediction();
   });
 
+  modeInputs.forEach((input) =>
+    input.addEventListener("change", () => {
+      mode = input.value;
+      document.body.classList.toggle("number-mode", mode === "number");
+      pad.setAttribute("aria-label", `Drawing area: draw ${mode === "number" ? "a number" : "one digit"}`);
+      resize();
+      requestPrediction();
+    }),
+  );
+
   brush.addEventListener("input", () => {
     brushValue.textContent = brush.value;
   });
@@ -161,7 +179,11 @@
       const response = await fetch("/predict", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ image: pad.toDataURL("image/png"), return_input: true }),
+        body: JSON.stringify(
+          mode === "number"
+            ? { image: pad.toDataURL("image/png"), mode: "number" }
+            : { image: pad.toDataURL("image/png"), return_input: true },
+        ),
       });
       let body = null;
       try {
@@ -174,7 +196,8 @@
       }
       if (seq >= shownSeq && seq === requestSeq) {
         shownSeq = seq;
-        showResult(body);
+        if ("number" in body) showNumber(body);
+        else showResult(body);
       }
     } catch (err) {
       if (seq === requestSeq) showError(err);
@@ -186,6 +209,10 @@
 
   function showBlank(message) {
     errorEl.hidden = true;
+    octx.clearRect(0, 0, overlay.width, overlay.height);
+    numberList.hidden = true;
+    numberList.replaceChildren();
+    digitDetails.hidden = mode === "number";
     digitEl.textContent = "";
     confEl.textContent = "";
     promptEl.textContent = message;
@@ -196,6 +223,9 @@
 
   function showResult(r) {
     errorEl.hidden = true;
+    octx.clearRect(0, 0, overlay.width, overlay.height);
+    numberList.hidden = true;
+    digitDetails.hidden = false;
     if (r.blank) {
       showBlank("That is too small to read. Draw a bigger digit.");
       return;
@@ -205,6 +235,42 @@
     confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
     setBars(r.probabilities, r.digit);
     if (r.input) drawPreview(r.input);
+  }
+
+  function showNumber(r) {
+    errorEl.hidden = true;
+    if (r.blank) {
+      showBlank("Nothing to read yet. Write a number, digits side by side.");
+      return;
+    }
+    promptEl.hidden = true;
+    digitEl.textContent = r.number;
+    const least = Math.min(...r.digits.map((d) => d.confidence));
+    confEl.textContent = `${r.digits.length} digit${r.digits.length > 1 ? "s" : ""}, least sure ${(100 * least).toFixed(0)} %`;
+    digitDetails.hidden = true;
+    numberList.replaceChildren(
+      ...r.digits.map((d) => {
+        const li = document.createElement("li");
+        const b = document.createElement("b");
+        b.textContent = String(d.digit);
+        li.append(b, `${(100 * d.confidence).toFixed(0)} %`);
+        return li;
+      }),
+    );
+    numberList.hidden = false;
+    // boxes around the digits found, in the canvas bitmap's pixels
+    octx.clearRect(0, 0, overlay.width, overlay.height);
+    const dpr = window.devicePixelRatio || 1;
+    octx.lineWidth = 2 * dpr;
+    octx.strokeStyle = "#1f5fbf";
+    octx.fillStyle = "#1f5fbf";
+    octx.font = `${12 * dpr}px system-ui, sans-serif`;
+    const pad4 = 4 * dpr;
+    r.digits.forEach((d) => {
+      const [l, t, rt, b] = d.box;
+      octx.strokeRect(l - pad4, t - pad4, rt - l + 2 * pad4, b - t + 2 * pad4);
+      octx.fillText(String(d.digit), l - pad4, Math.max(12 * dpr, t - pad4 - 3 * dpr));
+    });
   }
 
   function showError(err) {
@@ -247,7 +313,11 @@
     }
   }
 
-  window.addEventListener("resize", resize);
+  // A new bitmap size clears the boxes and moves the digits' pixel coordinates: ask again.
+  window.addEventListener("resize", () => {
+    resize();
+    if (mode === "number") requestPrediction();
+  });
   resize();
   showBlank("Draw a digit to begin.");
   loadModelInfo();
