@@ -20,7 +20,7 @@ from ipycanvas import Canvas, hold_canvas
 from PIL import Image
 
 from draw2digit.drawing import render_strokes
-from draw2digit.predictor import Prediction, Predictor
+from draw2digit.predictor import NumberPrediction, Prediction, Predictor
 from draw2digit.preprocess import ImageInput, PreprocessError
 
 Point = tuple[float, float]
@@ -58,6 +58,7 @@ class DrawingPad(widgets.HBox):
         self.strokes: list[tuple[float, list[Point]]] = []  # (width, points)
         self._current: tuple[float, list[Point]] | None = None
         self.prediction: Prediction | None = None
+        self.number: NumberPrediction | None = None  # the result in number mode
         self.error: str | None = None
 
         self.canvas = Canvas(
@@ -69,6 +70,13 @@ class DrawingPad(widgets.HBox):
         )
         self.undo_button = widgets.Button(description="Undo", icon="undo", tooltip="Remove the last stroke")
         self.clear_button = widgets.Button(description="Clear", icon="trash", tooltip="Start again")
+        self.mode = widgets.ToggleButtons(
+            options=[("One digit", "digit"), ("A number", "number")],
+            value="digit",
+            style={"button_width": "auto"},
+        )
+        self.mode.add_class("d2d-mode")
+        self.mode.observe(self._mode_changed, names="value")
         self.undo_button.add_class("d2d-undo")
         self.clear_button.add_class("d2d-clear")
         self.digit = widgets.HTML(layout=widgets.Layout(height="84px", min_width="64px"))
@@ -93,7 +101,9 @@ class DrawingPad(widgets.HBox):
         self.undo_button.on_click(lambda _: self.undo())
         self.clear_button.on_click(lambda _: self.clear())
 
-        left = widgets.VBox([self.canvas, self.brush, widgets.HBox([self.undo_button, self.clear_button])])
+        left = widgets.VBox(
+            [self.mode, self.canvas, self.brush, widgets.HBox([self.undo_button, self.clear_button])]
+        )
         right = widgets.VBox(
             [
                 widgets.HBox([self.digit, self.confidence], layout=widgets.Layout(align_items="center")),
@@ -152,16 +162,29 @@ class DrawingPad(widgets.HBox):
 
     def image(self) -> Image.Image:
         """The drawing as the model's input source: black ink on a transparent canvas."""
-        return render_strokes([s[1] for s in self.strokes], self.size, 1, widths=[s[0] for s in self.strokes])
+        size = (self.canvas.width, self.canvas.height)
+        return render_strokes([s[1] for s in self.strokes], size, 1, widths=[s[0] for s in self.strokes])
 
-    def update(self) -> Prediction | None:
+    def update(self) -> Prediction | NumberPrediction | None:
         """Predict the current drawing and show it; a blank pad shows a prompt."""
-        if not self.strokes:
-            self.prediction, self.error = None, None
-        else:
+        self.prediction, self.number, self.error = None, None, None
+        if self.strokes and self.mode.value == "number":
+            self.number = self.predictor.predict_number(self.image())
+            self._replay()  # strokes plus the boxes around the digits found
+        elif self.strokes:
             self._predict(self.image())
         self._show()
-        return self.prediction
+        return self.number if self.mode.value == "number" else self.prediction
+
+    def _mode_changed(self, change) -> None:
+        """Number mode gets a wider pad: several digits side by side need the room."""
+        wide = change["new"] == "number"
+        width = int(self.size * 2.2) if wide else self.size
+        self.canvas.width = width
+        self.canvas.layout.width = f"{width}px"
+        self.brush.layout.width = f"{width}px"
+        self._replay()
+        self.update()
 
     def show_image(self, source: ImageInput) -> Prediction | None:
         """Predict any image (file, bytes, array...) and show the result beside the pad."""
@@ -196,8 +219,25 @@ class DrawingPad(widgets.HBox):
             self.canvas.clear()
             for stroke in self.strokes:
                 self._paint(stroke, stroke[1])
+            if self.number is not None and self.mode.value == "number":
+                self.canvas.stroke_style = "#1f5fbf"
+                self.canvas.fill_style = "#1f5fbf"
+                self.canvas.line_width = 2
+                self.canvas.font = "12px sans-serif"
+                for d in self.number.digits:
+                    left, top, right, bottom = d.box
+                    self.canvas.stroke_rect(left - 4, top - 4, right - left + 8, bottom - top + 8)
+                    self.canvas.fill_text(str(d.digit), left - 4, max(12, top - 7))
 
     def _show(self) -> None:
+        if self.mode.value == "number" and self.number is not None and not self.number.blank:
+            n = self.number
+            self.digit.value = n.number
+            least = min(d.confidence for d in n.digits)
+            self.confidence.value = f"{len(n.digits)} digit(s), least sure {100 * least:.0f} %"
+            self.bars.value = " ".join(f"<b>{d.digit}</b> {100 * d.confidence:.0f}%" for d in n.digits)
+            self.preview.value = _png(np.hstack([d.image for d in n.digits]), scale=4)
+            return
         p = self.prediction
         if self.error:
             self.digit.value = ""
@@ -207,7 +247,10 @@ class DrawingPad(widgets.HBox):
             probs, top = [0.0] * 10, -1
         elif p is None or p.blank:
             self.digit.value = ""
-            message = "That is too small to read. Draw a bigger digit." if p else "Draw a digit to begin."
+            if self.mode.value == "number":
+                message = "Write a number: digits side by side."
+            else:
+                message = "That is too small to read. Draw a bigger digit." if p else "Draw a digit to begin."
             self.confidence.value = f'<span class="d2d-prompt">{message}</span>'
             probs, top = [0.0] * 10, -1
         else:
@@ -231,7 +274,10 @@ def _bars_html(probs: list[float], top: int) -> str:
     return '<div class="d2d-bars">' + "".join(rows) + "</div>"
 
 
-def _png(image: np.ndarray) -> bytes:
+def _png(image: np.ndarray, scale: int = 4) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255)).resize((112, 112), Image.NEAREST).save(buf, "PNG")
+    h, w = image.shape
+    Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255)).resize((w * scale, h * scale), Image.NEAREST).save(
+        buf, "PNG"
+    )
     return buf.getvalue()

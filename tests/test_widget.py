@@ -116,3 +116,17 @@ def test_pad_and_api_give_the_same_answer(pad, client):
     api = client.post("/predict", json=body).get_json()
     assert api["digit"] == pad.prediction.digit == 2
     np.testing.assert_allclose(api["probabilities"], pad.prediction.probabilities, atol=1e-5)
+
+
+def test_number_mode(pad):
+    pad.mode.value = "number"
+    assert pad.canvas.width > pad.size, "a wider pad for several digits"
+    assert "Write a number" in pad.confidence.value
+    for k, digit in enumerate((4, 2)):
+        box = (0.1 + 0.4 * k, 0.1, 0.35 + 0.4 * k, 0.9)
+        strokes = place_strokes(DIGIT_STROKES[digit], 1, box)
+        pad.draw([[(x * pad.canvas.width, y * pad.canvas.height) for x, y in s] for s in strokes])
+    assert pad.number.number == "42" and pad.digit.value == "42"
+    assert len(pad.number.digits) == 2 and pad.preview.value[:4] == b"\x89PNG"
+    pad.mode.value = "digit"
+    assert pad.canvas.width == pad.size and pad.number is None
