@@ -57,9 +57,14 @@ def _read_request() -> tuple[list[Any], bool, dict]:
             raise ApiError(
                 400, 'the JSON body must be an object, e.g. {"image": "data:image/png;base64,..."}'
             )
-        options = {"return_input": body.get("return_input", False), "mode": body.get("mode", "digit")}
-        if not isinstance(options["return_input"], bool):
-            raise ApiError(400, "'return_input' must be true or false")
+        options = {
+            "return_input": body.get("return_input", False),
+            "explain": body.get("explain", False),
+            "mode": body.get("mode", "digit"),
+        }
+        for flag in ("return_input", "explain"):
+            if not isinstance(options[flag], bool):
+                raise ApiError(400, f"'{flag}' must be true or false")
         if "images" in body:
             images = body["images"]
             if not isinstance(images, list) or not images:
@@ -95,10 +100,16 @@ def _read_request() -> tuple[list[Any], bool, dict]:
     )
 
 
-def _as_json(pred: Prediction, return_input: bool) -> dict:
+def _as_json(pred: Prediction, options: dict) -> dict:
     out = pred.to_dict()
-    if return_input:
+    if options.get("return_input"):
         out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
+    if options.get("explain"):
+        from draw2digit.explain import overlay_data_url
+
+        saliency = current_app.extensions["draw2digit.predictor"].saliency(pred)
+        out["saliency"] = [[round(float(v), 3) for v in row] for row in saliency]
+        out["saliency_png"] = overlay_data_url(pred.image, saliency)
     return out
 
 
@@ -134,7 +145,7 @@ def predict():
             where = f"images[{i}]: " if batch else ""
             raise ApiError(_status_of(exc), f"{where}{exc}") from None
     predictions = current_app.extensions["draw2digit.predictor"].predict_preprocessed(items)
-    results = [_as_json(p, options.get("return_input", False)) for p in predictions]
+    results = [_as_json(p, options) for p in predictions]
     return jsonify(predictions=results) if batch else jsonify(results[0])
 
 

@@ -19,6 +19,12 @@ def spec(max_batch: int = 32) -> dict:
         "description": "A data URL (data:image/png;base64,...) or bare base64: PNG, JPEG, WebP, BMP, GIF.",
     }
     binary = {"schema": {"type": "string", "format": "binary"}}
+    grid = {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "number"}, "minItems": 28, "maxItems": 28},
+        "minItems": 28,
+        "maxItems": 28,
+    }
     mode = {
         "type": "string",
         "enum": ["digit", "number"],
@@ -147,6 +153,11 @@ def spec(max_batch: int = 32) -> dict:
                             "default": False,
                             "description": "Also return the 28x28 image the model saw",
                         },
+                        "explain": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Also return a saliency map (integrated gradients) of the answer",
+                        },
                     },
                 },
                 "BatchRequest": {
@@ -161,6 +172,7 @@ def spec(max_batch: int = 32) -> dict:
                         },
                         "mode": mode,
                         "return_input": {"type": "boolean", "default": False},
+                        "explain": {"type": "boolean", "default": False},
                     },
                 },
                 "Prediction": {
@@ -176,16 +188,11 @@ def spec(max_batch: int = 32) -> dict:
                             "maxItems": 10,
                         },
                         "blank": {"type": "boolean"},
-                        "input": {
-                            "type": "array",
-                            "items": {
-                                "type": "array",
-                                "items": {"type": "number"},
-                                "minItems": 28,
-                                "maxItems": 28,
-                            },
-                            "minItems": 28,
-                            "maxItems": 28,
+                        "input": grid,
+                        "saliency": grid,
+                        "saliency_png": {
+                            "type": "string",
+                            "description": "PNG data URL: the input with the map",
                         },
                     },
                 },

@@ -168,6 +168,20 @@ class Predictor:
         self._run = _LiteRTRunner(self.model_path) if backend == "litert" else _KerasRunner(self.model_path)
         card = self.model_path.parent / "model_card.json"
         self.card: dict = json.loads(card.read_text()) if card.is_file() else {}
+        self._explainer = None
+
+    def saliency(self, prediction: Prediction) -> np.ndarray:
+        """(28, 28) map of what pushed the model to its answer (integrated gradients).
+
+        Loads the Keras copy of the model (and TensorFlow) on first use only.
+        """
+        if prediction.blank or prediction.digit is None:
+            return np.zeros((28, 28), np.float32)
+        if self._explainer is None:
+            from draw2digit.explain import Explainer
+
+            self._explainer = Explainer(resolve_model_path(self.model_path.parent, ".keras"))
+        return self._explainer.saliency(prediction.image, prediction.digit)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, 10) probabilities for (n, 28, 28) or (n, 28, 28, 1) MNIST-style floats in [0, 1]."""
