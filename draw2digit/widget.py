@@ -84,10 +84,11 @@ class DrawingPad(widgets.HBox):
         self.confidence = widgets.HTML()
         self.confidence.add_class("d2d-confidence")
         self.bars = widgets.HTML()
-        self.preview = widgets.Image(
-            format="png", width=112, height=112, layout=widgets.Layout(width="112px")
-        )
+        self.preview = widgets.Image(format="png")  # 4x the model's pixels; wider in number mode
         self.preview.add_class("d2d-preview")
+        self.explain = widgets.Checkbox(value=False, description="Show why", indent=False)
+        self.explain.add_class("d2d-explain")
+        self.explain.observe(lambda _: self._show(), names="value")
 
         self.canvas.on_client_ready(self._replay)
         self.canvas.on_mouse_down(self._start)
@@ -108,7 +109,9 @@ class DrawingPad(widgets.HBox):
             [
                 widgets.HBox([self.digit, self.confidence], layout=widgets.Layout(align_items="center")),
                 self.bars,
-                widgets.HTML("<b>What the network sees</b> (28×28)"),
+                widgets.HBox(
+                    [widgets.HTML("<b>What the network sees</b> (28×28)&nbsp;&nbsp;"), self.explain]
+                ),
                 self.preview,
             ]
         )
@@ -259,7 +262,12 @@ class DrawingPad(widgets.HBox):
             probs, top = list(p.probabilities), p.digit
         self.bars.value = _bars_html(probs, top)
         image = p.image if p is not None else np.zeros((28, 28), np.float32)
-        self.preview.value = _png(image)
+        if self.explain.value and p is not None and not p.blank:
+            from draw2digit.explain import overlay_png
+
+            self.preview.value = overlay_png(p.image, self.predictor.saliency(p))
+        else:
+            self.preview.value = _png(image)
 
 
 def _bars_html(probs: list[float], top: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from draw2digit.drawing import DIGIT_STROKES
@@ -192,3 +194,18 @@ def test_number_mode_reads_several_digits_and_boxes_them(page):
     page.click("[data-testid=clear-button]")
     draw_with_mouse(page, CANVAS, DIGIT_STROKES[8], frame=(0.35, 0.1, 0.65, 0.9))
     expect_digit(page, 8)
+
+
+def test_show_why_overlays_the_saliency(page):
+    from playwright.sync_api import expect
+
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[7])
+    expect_digit(page, 7)
+    page.check("[data-testid=explain-toggle]")
+    saliency = page.locator("[data-testid=saliency]")
+    expect(saliency).to_be_visible(timeout=30_000)  # the first explanation loads the Keras model
+    expect(saliency).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    expect(page.locator("[data-testid=preview]")).to_be_hidden()
+    page.uncheck("[data-testid=explain-toggle]")
+    expect(saliency).to_be_hidden(timeout=10_000)
+    expect(page.locator("[data-testid=preview]")).to_be_visible()

@@ -130,3 +130,17 @@ def test_number_mode(pad):
     assert len(pad.number.digits) == 2 and pad.preview.value[:4] == b"\x89PNG"
     pad.mode.value = "digit"
     assert pad.canvas.width == pad.size and pad.number is None
+
+
+def test_show_why(pad):
+    draw_with_mouse(pad, 4)
+    plain = pad.preview.value
+    pad.explain.value = True
+    assert pad.preview.value != plain and pad.preview.value[:4] == b"\x89PNG"
+    import io
+
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(pad.preview.value)).mode == "RGB", "the coloured saliency overlay"
+    pad.explain.value = False
+    assert pad.preview.value == plain

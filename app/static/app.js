@@ -22,6 +22,8 @@
   const digitDetails = document.getElementById("digit-details");
   const modeInputs = [...document.querySelectorAll("input[name=mode]")];
   let mode = "digit"; // or "number": several digits side by side
+  const explain = document.getElementById("explain");
+  const saliencyImg = document.getElementById("saliency");
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
   const strokes = []; // each: {width, points: [[x, y], ...]} in CSS pixels
@@ -144,6 +146,8 @@
     }),
   );
 
+  explain.addEventListener("change", () => requestPrediction());
+
   brush.addEventListener("input", () => {
     brushValue.textContent = brush.value;
   });
@@ -182,7 +186,7 @@
         body: JSON.stringify(
           mode === "number"
             ? { image: pad.toDataURL("image/png"), mode: "number" }
-            : { image: pad.toDataURL("image/png"), return_input: true },
+            : { image: pad.toDataURL("image/png"), return_input: true, explain: explain.checked },
         ),
       });
       let body = null;
@@ -219,6 +223,8 @@
     promptEl.hidden = false;
     setBars(new Array(10).fill(0), -1);
     pctx.clearRect(0, 0, 28, 28);
+    preview.hidden = false;
+    saliencyImg.hidden = true;
   }
 
   function showResult(r) {
@@ -235,6 +241,9 @@
     confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
     setBars(r.probabilities, r.digit);
     if (r.input) drawPreview(r.input);
+    preview.hidden = Boolean(r.saliency_png);
+    saliencyImg.hidden = !r.saliency_png;
+    if (r.saliency_png) saliencyImg.src = r.saliency_png;
   }
 
   function showNumber(r) {
