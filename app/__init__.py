@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from draw2digit.feedback import FeedbackStore
 from draw2digit.predictor import Predictor
 
 log = logging.getLogger("draw2digit.app")
@@ -26,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MODEL=None,  # folder or file; None = $DRAW2DIGIT_MODEL or the shipped models/
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,  # bodies above this get 413
         MAX_BATCH=32,  # images per batch request
+        FEEDBACK_DB=None,  # SQLite file for corrections; None = instance/feedback.sqlite3
         LOG_REQUESTS=False,
         JSON_SORT_KEYS=False,
     )
@@ -36,6 +39,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     # Loaded once per process; Predictor is thread-safe.
     app.extensions["draw2digit.predictor"] = Predictor(app.config["MODEL"])
+    # Corrections: created on first use; $DRAW2DIGIT_FEEDBACK_DB or the instance folder.
+    db = app.config.get("FEEDBACK_DB") or os.path.join(app.instance_path, "feedback.sqlite3")
+    app.extensions["draw2digit.feedback"] = FeedbackStore(db)
 
     from app import api, pages
 

@@ -149,6 +149,56 @@ def predict():
     return jsonify(predictions=results) if batch else jsonify(results[0])
 
 
+def _digit_field(body: dict, name: str, required: bool) -> int | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # form fields arrive as text
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
+        raise ApiError(400, f"'{name}' must be a digit from 0 to 9" + ("" if required else " or null"))
+    return value
+
+
+@bp.post("/feedback")
+def feedback():
+    """Store a correction: the drawing and the digit it really is."""
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("image")
+        if upload is None:
+            raise ApiError(400, "missing file field 'image' in the form")
+        source, body = upload.read(), request.form
+    elif request.mimetype == "application/json" or (not request.mimetype and request.content_length):
+        try:
+            body = request.get_json(force=True)
+        except BadRequest:
+            raise ApiError(400, "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, 'the JSON body must be an object, e.g. {"image": "...", "label": 3}')
+        if not isinstance(body.get("image"), str):
+            raise ApiError(
+                400,
+                "'image' must be a string (data URL or base64)"
+                if "image" in body
+                else "missing field 'image' (a data URL or base64 string)",
+            )
+        source = body["image"]
+    elif not request.mimetype:
+        raise ApiError(400, "the request has no body")
+    else:
+        raise ApiError(415, f"unsupported content type {request.mimetype!r}: send application/json or a form")
+    if "label" not in body:
+        raise ApiError(400, "missing field 'label' (the digit the drawing really is)")
+    label = _digit_field(body, "label", required=True)
+    predicted = _digit_field(body, "predicted", required=False)
+    store = current_app.extensions["draw2digit.feedback"]
+    try:
+        new_id = store.add(source, label, predicted)
+    except PreprocessError as exc:
+        raise ApiError(_status_of(exc), str(exc)) from None
+    return jsonify(id=new_id, label=label, stored=store.count()), 201
+
+
 @bp.get("/health")
 def health():
     predictor = current_app.extensions["draw2digit.predictor"]

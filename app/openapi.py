@@ -91,6 +91,52 @@ def spec(max_batch: int = 32) -> dict:
                     },
                 }
             },
+            "/feedback": {
+                "post": {
+                    "summary": "Store a correction: a drawing and the digit it really is",
+                    "operationId": "feedback",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Correction"}},
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["image", "label"],
+                                    "properties": {
+                                        "image": {"type": "string", "format": "binary"},
+                                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                                        "predicted": {"type": "integer", "minimum": 0, "maximum": 9},
+                                    },
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Stored",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["id", "label", "stored"],
+                                        "properties": {
+                                            "id": {"type": "integer"},
+                                            "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                                            "stored": {"type": "integer", "minimum": 1},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error(
+                            "Malformed JSON, a missing or wrong-typed field, bad base64, not an image, blank"
+                        ),
+                        "413": _error("Body too large, or an image with too many pixels"),
+                        "415": _error("Unsupported content type or image format"),
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Liveness for load balancers",
@@ -239,6 +285,15 @@ def spec(max_batch: int = 32) -> dict:
                                 ]
                             },
                         }
+                    },
+                },
+                "Correction": {
+                    "type": "object",
+                    "required": ["image", "label"],
+                    "properties": {
+                        "image": image_string,
+                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                        "predicted": {"type": "integer", "minimum": 0, "maximum": 9, "nullable": True},
                     },
                 },
                 "Error": {

@@ -1,4 +1,4 @@
-"""``draw2digit train | evaluate | predict | bench | serve | voila``.
+"""``draw2digit train | finetune | evaluate | predict | bench | serve | voila``.
 
 Every user error (bad path, not an image, missing data or model) ends in one
 line on stderr and exit code 2, never a traceback.
@@ -51,6 +51,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- finetune
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.predictor import DEFAULT_MODEL_DIR
+    from draw2digit.train import MODEL_FILE, finetune
+
+    store = FeedbackStore(args.corrections)
+    corrections = store.load()
+    if len(corrections.labels) == 0:
+        raise CLIError(f"no corrections in {store.path}: correct some predictions on the page or pad first")
+    out = Path(args.out or time.strftime("runs/finetune-%Y%m%d-%H%M%S"))
+    if (out / MODEL_FILE).exists() and not args.force:
+        raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
+    print(f"Fine-tuning {args.model or 'the shipped model'} on MNIST + {len(corrections.labels)} corrections")
+    card = finetune(
+        args.model or DEFAULT_MODEL_DIR,
+        corrections,
+        out,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        mnist_limit=args.mnist_limit,
+        verbose=2 if args.quiet else "auto",
+    )
+    ft = card["finetune"]
+    print(
+        f"Wrote {out} (version {card['version']}): {ft['corrections_used']} corrections used, "
+        f"{ft['corrections_held_back']} held back"
+    )
+    _print_before_after(ft["before"], ft["after"])
+    return 0
+
+
+def _print_before_after(before: dict, after: dict) -> None:
+    print(f"{'':<32}{'before':>10}{'after':>10}")
+    names = {"mnist_test_accuracy": "MNIST test set", "heldout_corrections_accuracy": "held-back corrections"}
+    for key, label in names.items():
+        if key in before:
+            print(f"{label:<32}{100 * before[key]:>9.2f}%{100 * after[key]:>9.2f}%")
+
+
 # ---------------------------------------------------------------- evaluate
 
 
@@ -85,6 +127,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result["redrawn"] = redrawn_accuracy(
             predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation
         )
+    if args.baseline:
+        result["baseline"] = _compare(predictor, Predictor(args.baseline), test, args.corrections)
     if args.numbers:
         result["numbers"] = number_accuracy(predictor, test.images, test.labels, count=args.numbers)
     if args.figures:
@@ -107,6 +151,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for name, acc in r.items():
             if name not in ("count", "accuracy", "blank"):
                 print(f"  {name:<28} {100 * acc:6.2f} %")
+    if args.baseline:
+        print(f"\nAgainst the baseline {args.baseline} (before) — this model is after:")
+        _print_before_after(result["baseline"]["before"], result["baseline"]["after"])
     if args.numbers:
         print(f"\nNumbers written side by side (number mode), {args.numbers} per length:")
         for n, r in result["numbers"].items():
@@ -117,6 +164,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for f in result.get("figures", []):
         print(f"Wrote {f}")
     return 0
+
+
+def _compare(model, baseline, test, corrections_db: str | None) -> dict:
+    """Both models on the MNIST test set and on the corrections this model held back."""
+    import numpy as np
+
+    from draw2digit.feedback import FeedbackStore
+
+    def scores(p) -> dict:
+        out = {
+            "mnist_test_accuracy": float(
+                (p.probabilities(test.images / 255.0).argmax(1) == test.labels).mean()
+            )
+        }
+        if len(held):
+            out["heldout_corrections_accuracy"] = float(
+                (
+                    p.probabilities(corrections.images[held] / 255.0).argmax(1) == corrections.labels[held]
+                ).mean()
+            )
+        return out
+
+    held_ids = model.card.get("finetune", {}).get("held_back_ids", [])
+    corrections = FeedbackStore(corrections_db).load()
+    held = np.flatnonzero(np.isin(corrections.ids, held_ids))
+    return {"before": scores(baseline), "after": scores(model), "heldout_corrections": len(held)}
 
 
 # ---------------------------------------------------------------- predict
@@ -309,8 +382,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--numbers", type=int, default=0, metavar="N", help="also score N composed numbers per length"
     )
+    p.add_argument("--baseline", metavar="MODEL", help="also score this model, e.g. the one fine-tuned from")
+    p.add_argument(
+        "--corrections", metavar="DB", help="corrections database (default $DRAW2DIGIT_FEEDBACK_DB)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("finetune", help="fine-tune a model on MNIST plus the stored corrections")
+    p.add_argument("--model", help=model_help)
+    p.add_argument(
+        "--corrections", metavar="DB", help="corrections database (default $DRAW2DIGIT_FEEDBACK_DB)"
+    )
+    p.add_argument("--out", help="output folder (default: runs/finetune-<time>)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument(
+        "--mnist-limit", type=int, metavar="N", help="use only N MNIST training images (quick try)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch")
+    p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("predict", help="read the digit in each image file")
     p.add_argument("files", nargs="+", metavar="FILE", help="PNG, JPEG, WebP, BMP or GIF")

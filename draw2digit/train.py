@@ -303,3 +303,110 @@ def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def finetune(
+    base: str | Path,
+    corrections,
+    out_dir: str | Path,
+    *,
+    epochs: int = 2,
+    learning_rate: float = 1e-4,
+    mnist_limit: int | None = None,
+    holdout: float = 0.2,
+    repeat: int = 20,
+    seed: int = 42,
+    verbose: int | str = "auto",
+    train_split: Split | None = None,
+    test_split: Split | None = None,
+) -> dict:
+    """Fine-tune a model on MNIST plus user corrections; write a new versioned model.
+
+    A seeded ``holdout`` share of the corrections is kept out of training so the
+    card can say, before and after, how the model does on corrections it never
+    saw. Corrections are repeated ``repeat`` times so a handful of them count
+    against 60,000 MNIST images. Batch norm stays frozen, as usual for fine-tuning.
+    """
+    import keras
+    import tensorflow as tf
+
+    from draw2digit.evaluate import evaluate_arrays
+    from draw2digit.predictor import resolve_model_path
+
+    set_seeds(seed)
+    base_keras = resolve_model_path(base, ".keras")
+    base_card_path = base_keras.parent / CARD_FILE
+    base_card = json.loads(base_card_path.read_text()) if base_card_path.is_file() else {}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    n = len(corrections.labels)
+    if n == 0:
+        raise ValueError("there are no corrections to learn from")
+    order = np.random.default_rng(seed).permutation(n)
+    n_held = round(holdout * n) if n >= 5 else 0
+    held, used = order[:n_held], order[n_held:]
+
+    train_split = train_split if train_split is not None else load_split("train")
+    test_split = test_split if test_split is not None else load_split("test")
+    x_mnist, y_mnist = train_split.images, train_split.labels
+    if mnist_limit is not None:
+        pick = np.random.default_rng(seed).permutation(len(y_mnist))[:mnist_limit]
+        x_mnist, y_mnist = x_mnist[pick], y_mnist[pick]
+    x = np.concatenate([x_mnist, np.repeat(corrections.images[used], repeat, axis=0)])
+    y = np.concatenate([y_mnist, np.repeat(corrections.labels[used], repeat, axis=0)])
+
+    model = keras.saving.load_model(base_keras, compile=False)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+    def scores(m) -> dict:
+        def probs(images):
+            return m.predict(images.astype("float32")[..., None] / 255.0, batch_size=512, verbose=0)
+
+        result = {
+            "mnist_test_accuracy": evaluate_arrays(probs(test_split.images), test_split.labels).accuracy
+        }
+        if n_held:
+            result["heldout_corrections_accuracy"] = float(
+                (probs(corrections.images[held]).argmax(axis=1) == corrections.labels[held]).mean()
+            )
+        return result
+
+    before = scores(model)
+    config = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
+    ds = make_dataset(Split(x, y), config, training=True)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+    started = time.perf_counter()
+    model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)
+    seconds = time.perf_counter() - started
+    after = scores(model)
+
+    model.save(out / MODEL_FILE)
+    export_tflite(model, out / TFLITE_FILE)
+    stamp = _dt.datetime.now(_dt.timezone.utc)
+    card = {
+        **{k: v for k, v in base_card.items() if k not in ("test_accuracy", "test_per_class_accuracy")},
+        "name": base_card.get("name", "draw2digit_cnn"),
+        "version": f"{base_card.get('version', __version__)}+ft.{stamp:%Y%m%d%H%M%S}",
+        "created": stamp.isoformat(timespec="seconds"),
+        "framework": {"keras": keras.__version__, "tensorflow": tf.__version__},
+        "finetune": {
+            "parent": str(base_keras.parent),
+            "parent_version": base_card.get("version"),
+            "corrections_used": len(used),
+            "corrections_held_back": int(n_held),
+            "held_back_ids": [int(i) for i in corrections.ids[held]],
+            "repeat": repeat,
+            "mnist_images": len(y_mnist),
+            "epochs": epochs,
+            "learning_rate": learning_rate,
+            "seconds": round(seconds, 1),
+            "before": before,
+            "after": after,
+        },
+        "test_accuracy": after["mnist_test_accuracy"],
+    }
+    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return card

@@ -72,10 +72,11 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture(scope="session")
-def app():
+def app(tmp_path_factory):
     from app import create_app
 
-    return create_app({"TESTING": True, "MODEL": str(MODELS)})
+    db = tmp_path_factory.mktemp("feedback") / "feedback.sqlite3"
+    return create_app({"TESTING": True, "MODEL": str(MODELS), "FEEDBACK_DB": str(db)})
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def wait_for(url: str, timeout: float = 60.0, proc=None, log_path: Path | None =
 
 
 @pytest.fixture(scope="session")
-def live_server():
+def live_server(tmp_path_factory):
     """The real thing: `draw2digit serve` (waitress) on a free loopback port."""
     import subprocess
     import sys
@@ -121,16 +122,22 @@ def live_server():
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "server.log"
     log = log_path.open("w")  # a file, not a pipe: nobody drains a pipe, and a full one blocks the server
+    feedback_db = tmp_path_factory.mktemp("live") / "feedback.sqlite3"
     proc = subprocess.Popen(
         [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", str(MODELS)],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "DRAW2DIGIT_FEEDBACK_DB": str(feedback_db)},
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/health", proc=proc, log_path=log_path)
-        yield type("Server", (), {"url": url, "pid": proc.pid, "proc": proc, "log": log_path})
+        yield type(
+            "Server",
+            (),
+            {"url": url, "pid": proc.pid, "proc": proc, "log": log_path, "feedback_db": feedback_db},
+        )
     finally:
         log.close()
         proc.terminate()

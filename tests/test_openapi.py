@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -9,7 +12,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app import create_app
 from tests.conftest import MODELS
 
-app = create_app({"TESTING": True, "MODEL": str(MODELS)})
+app = create_app(
+    {"TESTING": True, "MODEL": str(MODELS), "FEEDBACK_DB": str(Path(tempfile.mkdtemp()) / "feedback.sqlite3")}
+)
 schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
 
 

@@ -23,6 +23,9 @@
   const modeInputs = [...document.querySelectorAll("input[name=mode]")];
   let mode = "digit"; // or "number": several digits side by side
   const explain = document.getElementById("explain");
+  const correctBox = document.getElementById("correct");
+  const correctStatus = document.getElementById("correct-status");
+  let lastDigit = null; // what the model said about the drawing now on the pad
   const saliencyImg = document.getElementById("saliency");
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
@@ -125,6 +128,7 @@
 
   undoBtn.addEventListener("click", () => {
     strokes.pop();
+    correctStatus.textContent = "";
     redraw();
     requestPrediction();
   });
@@ -132,6 +136,7 @@
   clearBtn.addEventListener("click", () => {
     strokes.length = 0;
     current = null;
+    correctStatus.textContent = "";
     redraw();
     requestPrediction();
   });
@@ -147,6 +152,26 @@
   );
 
   explain.addEventListener("change", () => requestPrediction());
+
+  // Corrections: the drawing and the digit it really is go to POST /feedback.
+  correctBox.querySelectorAll("button").forEach((button) =>
+    button.addEventListener("click", async () => {
+      const label = Number(button.dataset.digit);
+      correctStatus.textContent = "Saving…";
+      try {
+        const response = await fetch("/feedback", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ image: pad.toDataURL("image/png"), label, predicted: lastDigit }),
+        });
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+        correctStatus.textContent = `Thank you: saved as a ${label}. It will learn from it at the next fine-tuning.`;
+      } catch (err) {
+        correctStatus.textContent = `Could not save the correction: ${err.message}`;
+      }
+    }),
+  );
 
   brush.addEventListener("input", () => {
     brushValue.textContent = brush.value;
@@ -213,6 +238,8 @@
 
   function showBlank(message) {
     errorEl.hidden = true;
+    correctBox.hidden = true;
+    lastDigit = null;
     octx.clearRect(0, 0, overlay.width, overlay.height);
     numberList.hidden = true;
     numberList.replaceChildren();
@@ -237,6 +264,8 @@
       return;
     }
     promptEl.hidden = true;
+    lastDigit = r.digit;
+    correctBox.hidden = false;
     digitEl.textContent = String(r.digit);
     confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
     setBars(r.probabilities, r.digit);
@@ -248,6 +277,7 @@
 
   function showNumber(r) {
     errorEl.hidden = true;
+    correctBox.hidden = true;
     if (r.blank) {
       showBlank("Nothing to read yet. Write a number, digits side by side.");
       return;

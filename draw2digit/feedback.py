@@ -1,0 +1,146 @@
+"""Corrections from users: a drawing, the digit it really is, what the model said.
+
+Stored in SQLite (created on first use, WAL mode, one short transaction per
+write, so concurrent requests and processes are safe), bounded in rows (the
+oldest go first) and in bytes per drawing (originals are re-encoded, at most
+560 pixels on a side). ``draw2digit finetune`` learns from them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from draw2digit.preprocess import ImageInput, PreprocessError, preprocess, to_pil_or_array
+
+ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"
+MAX_ROWS = 10_000
+MAX_SIDE = 560
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS corrections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,
+    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
+    predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9),
+    original BLOB NOT NULL,          -- PNG, at most MAX_SIDE pixels on a side
+    image BLOB NOT NULL              -- the 28x28 model input, uint8, row-major
+)
+"""
+
+
+class BlankCorrectionError(PreprocessError):
+    """A blank drawing cannot teach the model anything."""
+
+
+@dataclass(frozen=True)
+class Corrections:
+    ids: np.ndarray  # (n,)
+    images: np.ndarray  # (n, 28, 28) uint8
+    labels: np.ndarray  # (n,) uint8
+
+
+def default_path() -> Path:
+    env = os.environ.get(ENV_FEEDBACK_DB)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("draw2digit")) / "feedback.sqlite3"
+
+
+class FeedbackStore:
+    def __init__(self, path: str | os.PathLike | None = None, max_rows: int = MAX_ROWS):
+        self.path = Path(path) if path else default_path()
+        self.max_rows = max_rows
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if not self._ready:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(SCHEMA)
+            self._ready = True
+        return conn
+
+    def add(self, source: ImageInput, label: int, predicted: int | None = None) -> int:
+        """Store one correction; returns its id. Raises PreprocessError for unusable images."""
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
+            raise ValueError("label must be a digit from 0 to 9")
+        if predicted is not None and (isinstance(predicted, bool) or not isinstance(predicted, int)):
+            raise ValueError("predicted must be a digit from 0 to 9 or null")
+        decoded = to_pil_or_array(source)
+        item = preprocess(decoded)
+        if item.blank:
+            raise BlankCorrectionError("the drawing is blank: there is nothing to learn from")
+        original = _png_bytes(decoded)
+        image = np.uint8(np.round(item.image * 255)).tobytes()
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO corrections (created, label, predicted, original, image)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (now, label, predicted, original, image),
+                )
+                conn.execute(
+                    "DELETE FROM corrections WHERE id <= (SELECT MAX(id) FROM corrections) - ?",
+                    (self.max_rows,),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return int(cur.lastrowid)
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with closing(self._connect()) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0])
+
+    def load(self) -> Corrections:
+        """All stored corrections as MNIST-style arrays, oldest first."""
+        if not self.path.exists():
+            return Corrections(np.zeros(0, np.int64), np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT id, label, image FROM corrections ORDER BY id").fetchall()
+        ids = np.array([r[0] for r in rows], np.int64)
+        labels = np.array([r[1] for r in rows], np.uint8)
+        images = (
+            np.stack([np.frombuffer(r[2], np.uint8).reshape(28, 28) for r in rows])
+            if rows
+            else np.zeros((0, 28, 28), np.uint8)
+        )
+        return Corrections(ids, images, labels)
+
+
+def _png_bytes(decoded) -> bytes:
+    image = decoded if isinstance(decoded, Image.Image) else _array_image(decoded)
+    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA")
+    image = image.copy()
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _array_image(array: np.ndarray) -> Image.Image:
+    a = np.asarray(array, dtype=np.float64)
+    if a.max(initial=0) <= 1.0:
+        a = a * 255
+    a = np.clip(a, 0, 255).astype(np.uint8)
+    return Image.fromarray(a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a)

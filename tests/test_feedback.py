@@ -1,0 +1,192 @@
+"""Corrections: stored safely, validated like /predict, and learned by `draw2digit finetune`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from draw2digit.cli import main
+from draw2digit.data import Split
+from draw2digit.drawing import digit_drawing, to_png
+from draw2digit.feedback import BlankCorrectionError, FeedbackStore
+from draw2digit.predictor import Predictor
+from draw2digit.train import finetune
+from tests.conftest import MODELS
+
+B64 = {d: base64.b64encode(to_png(digit_drawing(d))).decode() for d in range(10)}
+
+
+def test_store_created_on_first_use_and_round_trips(tmp_path):
+    store = FeedbackStore(tmp_path / "sub" / "fb.sqlite3")
+    assert store.count() == 0 and not store.path.exists()
+    first = store.add(digit_drawing(3), 8, predicted=3)
+    second = store.add(B64[1], 1)
+    assert second > first and store.count() == 2
+    data = store.load()
+    assert data.labels.tolist() == [8, 1] and data.images.shape == (2, 28, 28) and data.images.max() > 200
+
+
+def test_store_validates(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    for bad in (10, -1, True, "3", None):
+        with pytest.raises(ValueError):
+            store.add(digit_drawing(3), bad)
+    with pytest.raises(BlankCorrectionError):
+        store.add(Image.new("RGBA", (280, 280)), 3)
+    assert store.count() == 0
+
+
+def test_store_is_bounded(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.sqlite3", max_rows=3)
+    ids = [store.add(digit_drawing(d), d) for d in range(5)]
+    data = store.load()
+    assert store.count() == 3 and data.ids.tolist() == ids[2:]
+
+
+def test_large_originals_are_shrunk(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    store.add(digit_drawing(4, size=2000), 4)
+    import sqlite3
+
+    png = sqlite3.connect(store.path).execute("SELECT original FROM corrections").fetchone()[0]
+    assert max(Image.open(__import__("io").BytesIO(png)).size) <= 560
+
+
+def test_concurrent_writers(tmp_path):
+    path = tmp_path / "fb.sqlite3"
+    errors = []
+
+    def writer(k: int) -> None:
+        store = FeedbackStore(path)  # one store per thread, as separate processes would have
+        try:
+            for i in range(10):
+                store.add(B64[(k + i) % 10], (k + i) % 10)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and FeedbackStore(path).count() == 80
+    assert len(set(FeedbackStore(path).load().ids.tolist())) == 80
+
+
+def test_api_feedback(client, app):
+    r = client.post("/feedback", json={"image": B64[7], "label": 1, "predicted": 7})
+    assert r.status_code == 201
+    body = r.get_json()
+    assert body["label"] == 1 and body["stored"] >= 1 and body["id"] >= 1
+    r = client.post(
+        "/feedback",
+        data={"image": (__import__("io").BytesIO(to_png(digit_drawing(2))), "x.png"), "label": "2"},
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, words",
+    [
+        (dict(json={"image": B64[7]}), 400, "label"),
+        (dict(json={"image": B64[7], "label": 10}), 400, "label"),
+        (dict(json={"image": B64[7], "label": True}), 400, "label"),
+        (dict(json={"image": B64[7], "label": 3, "predicted": "x"}), 400, "predicted"),
+        (dict(json={"label": 3}), 400, "image"),
+        (dict(json={"image": 5, "label": 3}), 400, "string"),
+        (dict(json={"image": "%%%", "label": 3}), 400, "base64"),
+        (
+            dict(json={"image": base64.b64encode(to_png(Image.new("RGBA", (99, 99)))).decode(), "label": 3}),
+            400,
+            "blank",
+        ),
+        (dict(json=[1]), 400, "object"),
+        (dict(data="{oops", content_type="application/json"), 400, "JSON"),
+        (dict(data="3", content_type="text/plain"), 415, "content type"),
+        (dict(), 400, "no body"),
+    ],
+)
+def test_api_feedback_bad_input(client, kwargs, status, words):
+    r = client.post("/feedback", **kwargs)
+    assert r.status_code == status and r.is_json and words.lower() in r.get_json()["error"].lower()
+    assert client.post("/feedback", json={"image": B64[5], "label": 5}).status_code == 201
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory, mnist_test):
+    """A fine-tune on a small slice of MNIST plus ten corrections, in seconds."""
+    tmp = tmp_path_factory.mktemp("ft")
+    store = FeedbackStore(tmp / "fb.sqlite3")
+    # Ten drawings labelled "7" that the model reads as something else: the thing to learn.
+    for width in range(10):
+        store.add(digit_drawing(1, width=4 + 3 * width), 7, predicted=1)
+    small = Split(mnist_test.images[:1024], mnist_test.labels[:1024])
+    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
+    card = finetune(
+        MODELS,
+        store.load(),
+        tmp / "model",
+        epochs=2,
+        learning_rate=3e-4,
+        repeat=40,
+        verbose=0,
+        train_split=small,
+        test_split=held,
+    )
+    return tmp, store, card
+
+
+@pytest.mark.slow
+def test_finetune_writes_a_versioned_model_that_learned(finetuned):
+    tmp, store, card = finetuned
+    ft = card["finetune"]
+    assert "+ft." in card["version"] and ft["corrections_used"] == 8 and ft["corrections_held_back"] == 2
+    assert set(ft["held_back_ids"]) <= set(store.load().ids.tolist())
+    assert ft["after"]["heldout_corrections_accuracy"] > ft["before"]["heldout_corrections_accuracy"]
+    assert ft["after"]["mnist_test_accuracy"] > 0.97, "MNIST is not forgotten"
+    model = Predictor(tmp / "model")
+    assert model.card["version"] == card["version"]
+    assert json.loads((tmp / "model" / "model_card.json").read_text())["finetune"]["before"]
+
+
+@pytest.mark.slow
+def test_evaluate_shows_before_and_after(finetuned, mnist_dir, monkeypatch, capsys):
+    tmp, store, _ = finetuned
+    monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
+    args = [
+        "evaluate",
+        "--model",
+        str(tmp / "model"),
+        "--baseline",
+        str(MODELS),
+        "--corrections",
+        str(store.path),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "held-back corrections" in out and "before" in out
+    assert main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["baseline"]
+    assert result["heldout_corrections"] == 2
+    assert result["after"]["heldout_corrections_accuracy"] >= result["before"]["heldout_corrections_accuracy"]
+
+
+def test_finetune_without_corrections_is_a_clear_error(tmp_path, capsys):
+    assert main(["finetune", "--corrections", str(tmp_path / "none.sqlite3")]) == 2
+    assert "no corrections" in capsys.readouterr().err
+
+
+def test_finetune_model_reads_like_the_base_on_mnist(finetuned, mnist_test, predictor):
+    tmp, _, _ = finetuned
+    x = mnist_test.images[:500] / 255.0
+    agree = (
+        Predictor(tmp / "model").probabilities(x).argmax(1) == predictor.probabilities(x).argmax(1)
+    ).mean()
+    assert agree > 0.97
+    assert np.isfinite(agree)
