@@ -20,6 +20,7 @@ from ipycanvas import Canvas, hold_canvas
 from PIL import Image
 
 from draw2digit.drawing import render_strokes
+from draw2digit.feedback import FeedbackStore
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
 from draw2digit.preprocess import ImageInput, PreprocessError
 
@@ -52,8 +53,15 @@ class DrawingPad(widgets.HBox):
     predicts any image, :meth:`undo` and :meth:`clear` do what the buttons do.
     """
 
-    def __init__(self, predictor: Predictor | None = None, size: int = 280, brush: int = 18):
+    def __init__(
+        self,
+        predictor: Predictor | None = None,
+        size: int = 280,
+        brush: int = 18,
+        feedback: FeedbackStore | None = None,
+    ):
         self.predictor = predictor if predictor is not None else Predictor()
+        self.feedback = feedback if feedback is not None else FeedbackStore()
         self.size = size
         self.strokes: list[tuple[float, list[Point]]] = []  # (width, points)
         self._current: tuple[float, list[Point]] | None = None
@@ -90,6 +98,21 @@ class DrawingPad(widgets.HBox):
         self.explain.add_class("d2d-explain")
         self.explain.observe(lambda _: self._show(), names="value")
 
+        self.correct_buttons = [
+            widgets.Button(description=str(d), layout=widgets.Layout(width="30px")) for d in range(10)
+        ]
+        for d, button in enumerate(self.correct_buttons):
+            button.add_class(f"d2d-correct-{d}")
+            button.on_click(lambda _, d=d: self.correct(d))
+        self.correct_status = widgets.HTML()
+        self.correction_row = widgets.VBox(
+            [
+                widgets.HBox([widgets.HTML("Wrong? It is a:&nbsp;"), *self.correct_buttons]),
+                self.correct_status,
+            ]
+        )
+        self.correction_row.layout.display = "none"
+
         self.canvas.on_client_ready(self._replay)
         self.canvas.on_mouse_down(self._start)
         self.canvas.on_mouse_move(self._extend)
@@ -108,6 +131,7 @@ class DrawingPad(widgets.HBox):
         right = widgets.VBox(
             [
                 widgets.HBox([self.digit, self.confidence], layout=widgets.Layout(align_items="center")),
+                self.correction_row,
                 self.bars,
                 widgets.HBox(
                     [widgets.HTML("<b>What the network sees</b> (28×28)&nbsp;&nbsp;"), self.explain]
@@ -195,6 +219,17 @@ class DrawingPad(widgets.HBox):
         self._show()
         return self.prediction
 
+    def correct(self, label: int) -> int | None:
+        """Store the drawing with the digit it really is, for ``draw2digit finetune``."""
+        predicted = self.prediction.digit if self.prediction is not None else None
+        try:
+            new_id = self.feedback.add(self.image(), label, predicted)
+        except (PreprocessError, ValueError, OSError) as exc:
+            self.correct_status.value = f'<span class="d2d-error">Not saved: {html.escape(str(exc))}</span>'
+            return None
+        self.correct_status.value = f"Thank you: saved as a {label} (correction #{new_id})."
+        return new_id
+
     def _predict(self, source: ImageInput) -> None:
         try:
             self.prediction, self.error = self.predictor.predict(source), None
@@ -233,6 +268,10 @@ class DrawingPad(widgets.HBox):
                     self.canvas.fill_text(str(d.digit), left - 4, max(12, top - 7))
 
     def _show(self) -> None:
+        shows_digit = self.mode.value == "digit" and self.prediction is not None and not self.prediction.blank
+        self.correction_row.layout.display = "" if shows_digit and self.strokes else "none"
+        if not shows_digit:
+            self.correct_status.value = ""
         if self.mode.value == "number" and self.number is not None and not self.number.blank:
             n = self.number
             self.digit.value = n.number

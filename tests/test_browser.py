@@ -209,3 +209,50 @@ def test_show_why_overlays_the_saliency(page):
     page.uncheck("[data-testid=explain-toggle]")
     expect(saliency).to_be_hidden(timeout=10_000)
     expect(page.locator("[data-testid=preview]")).to_be_visible()
+
+
+@pytest.mark.slow
+def test_a_correction_on_the_page_reaches_a_finetuned_model(page, live_server, tmp_path, mnist_dir):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from playwright.sync_api import expect
+
+    from draw2digit.feedback import FeedbackStore
+
+    before = FeedbackStore(live_server.feedback_db).count()
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 1)
+    page.click("[data-testid=correct-7]")
+    expect(page.locator("#correct-status")).to_contain_text("saved as a 7", timeout=10_000)
+    stored = FeedbackStore(live_server.feedback_db).load()
+    assert len(stored.labels) == before + 1 and stored.labels[-1] == 7
+
+    exe = Path(sys.executable).with_name("draw2digit")
+    out = tmp_path / "finetuned"
+    proc = subprocess.run(
+        [
+            str(exe),
+            "finetune",
+            "--corrections",
+            str(live_server.feedback_db),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--mnist-limit",
+            "512",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "DRAW2DIGIT_DATA_DIR": str(mnist_dir)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["finetune"]["corrections_used"] + card["finetune"]["corrections_held_back"] == before + 1
+    assert (out / "model.tflite").stat().st_size > 0

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from draw2digit.drawing import DIGIT_STROKES, digit_drawing, place_strokes, to_png
+from draw2digit.feedback import FeedbackStore
 from draw2digit.widget import DrawingPad
 
 
 @pytest.fixture
-def pad(predictor):
-    return DrawingPad(predictor)
+def pad(predictor, tmp_path):
+    return DrawingPad(predictor, feedback=FeedbackStore(tmp_path / "feedback.sqlite3"))
 
 
 def send(pad: DrawingPad, event: str, **content) -> None:
@@ -144,3 +145,14 @@ def test_show_why(pad):
     assert Image.open(io.BytesIO(pad.preview.value)).mode == "RGB", "the coloured saliency overlay"
     pad.explain.value = False
     assert pad.preview.value == plain
+
+
+def test_correction_from_the_pad(pad):
+    assert pad.correction_row.layout.display == "none", "nothing to correct yet"
+    draw_with_mouse(pad, 1)
+    assert pad.correction_row.layout.display == ""
+    pad.correct_buttons[7].click()
+    data = pad.feedback.load()
+    assert data.labels.tolist() == [7] and "saved as a 7" in pad.correct_status.value
+    pad.clear()
+    assert pad.correction_row.layout.display == "none"
