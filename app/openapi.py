@@ -234,6 +234,11 @@ def spec(max_batch: int = 32) -> dict:
                             "maxItems": 10,
                         },
                         "blank": {"type": "boolean"},
+                        "rejected": {
+                            "type": "boolean",
+                            "description": "drawn, but not like a digit: digit is null",
+                        },
+                        "reason": {"type": "string", "nullable": True},
                         "input": grid,
                         "saliency": grid,
                         "saliency_png": {

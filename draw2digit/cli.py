@@ -1,4 +1,4 @@
-"""``draw2digit train | finetune | evaluate | predict | bench | serve | voila``.
+"""``draw2digit train | finetune | calibrate | evaluate | predict | bench | serve | voila``.
 
 Every user error (bad path, not an image, missing data or model) ends in one
 line on stderr and exit code 2, never a traceback.
@@ -91,6 +91,68 @@ def _print_before_after(before: dict, after: dict) -> None:
     for key, label in names.items():
         if key in before:
             print(f"{label:<32}{100 * before[key]:>9.2f}%{100 * after[key]:>9.2f}%")
+
+
+# ---------------------------------------------------------------- calibrate
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from draw2digit.calibration import CALIBRATION_FILE, calibrate
+    from draw2digit.data import load_split
+    from draw2digit.drawing import non_digit_drawings
+    from draw2digit.predictor import Predictor
+    from draw2digit.preprocess import preprocess
+    from draw2digit.train import split_train_validation
+
+    predictor = Predictor(args.model)
+    config = predictor.card.get("config", {})
+    _, validation = split_train_validation(
+        load_split("train"), config.get("validation_size", 5000), config.get("seed", 42)
+    )
+    test = load_split("test")
+    drawings = non_digit_drawings(args.non_digits, seed=args.seed)
+    items = [preprocess(im) for im, _ in drawings]
+    keep = [i for i, it in enumerate(items) if not it.blank]
+
+    def raw(images: np.ndarray) -> np.ndarray:
+        return predictor.probabilities(
+            images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0), calibrated=False
+        )
+
+    report = calibrate(
+        (raw(validation.images), validation.labels),
+        (raw(test.images), test.labels),
+        raw(np.stack([items[i].image for i in keep])),
+        [drawings[i][1] for i in keep],
+        max_false_rejection=args.max_false_rejection,
+    )
+    out = Path(args.out) if args.out else predictor.model_path.parent / CALIBRATION_FILE
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    ece = report["ece"]
+    print(f"Temperature {report['temperature']:.3f} (fitted on {len(validation.labels)} validation images)")
+    print(
+        f"Expected calibration error, MNIST test: {100 * ece['test_before']:.2f} % before, "
+        f"{100 * ece['test_after']:.2f} % after"
+    )
+    print(
+        f"\nRejection rules, threshold set so at most {100 * args.max_false_rejection:.1f} % of validation "
+        f"digits are rejected; rates on the MNIST test set and {len(keep)} non-digit drawings:"
+    )
+    print(f"  {'rule':<18}{'MNIST rejected':>16}{'non-digits rejected':>21}   by kind")
+    for rule, r in report["rules"].items():
+        kinds = ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["non_digit_rejection_by_kind"].items())
+        mark = " (chosen)" if rule == report["rule"] else ""
+        print(
+            f"  {rule:<18}{100 * r['mnist_false_rejection']:>15.2f}%{100 * r['non_digit_rejection']:>20.1f}%"
+            f"   {kinds}{mark}"
+        )
+    print(f"\nWrote {out}")
+    return 0
 
 
 # ---------------------------------------------------------------- evaluate
@@ -388,6 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="fit the confidence temperature and the not-a-digit rule")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--out", help="where to write calibration.json (default: beside the model)")
+    p.add_argument("--non-digits", type=int, default=1500, metavar="N", help="non-digit drawings to make")
+    p.add_argument("--max-false-rejection", type=float, default=0.01, help="share of digits rejected (0.01)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("finetune", help="fine-tune a model on MNIST plus the stored corrections")
     p.add_argument("--model", help=model_help)

@@ -246,3 +246,111 @@ def compose_number(
     rgba = np.zeros((canvas_h, width, 4), np.uint8)
     rgba[..., 3] = layer * 255
     return Image.fromarray(rgba, "RGBA")
+
+
+# Letters and symbols that no careful reader would take for a digit (so no O, I, l, S, Z, B, G, b, g, q).
+NON_DIGIT_GLYPHS = "ACEFHKMNPRUVWXYacefhkmnprvwxy#@%&*?!+=<>{}[]~^"
+_FONTS = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSansMono.ttf",
+    "cmss10.ttf",
+    "STIXGeneral.ttf",
+)
+
+
+def _font(name: str, size: int):
+    """A font that matplotlib ships, so this works on machines without system fonts."""
+    import matplotlib
+    from PIL import ImageFont
+
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+
+
+def non_digit_drawings(count: int, seed: int = 0, canvas: int = 280) -> list[tuple[Image.Image, str]]:
+    """Drawings that are not digits, with their kind: letter or symbol, scribble, shape.
+
+    Letters and symbols come in several fonts and stroke widths; scribbles are
+    smooth random pen paths; shapes are squares, triangles, stars, crosses,
+    spirals and arrows (no circles or single lines: those are fair 0s and 1s).
+    """
+    rng = np.random.default_rng(seed)
+    out: list[tuple[Image.Image, str]] = []
+    kinds = ["glyph", "scribble", "shape"]
+    for k in range(count):
+        kind = kinds[k % 3]
+        if kind == "glyph":
+            im = Image.new("RGBA", (canvas, canvas), (0, 0, 0, 0))
+            glyph = str(rng.choice(list(NON_DIGIT_GLYPHS)))
+            font = _font(str(rng.choice(_FONTS)), int(rng.uniform(0.45, 0.8) * canvas))
+            draw = ImageDraw.Draw(im)
+            x, y = canvas * rng.uniform(0.3, 0.7), canvas * rng.uniform(0.35, 0.65)
+            draw.text(
+                (x, y),
+                glyph,
+                font=font,
+                fill=(0, 0, 0, 255),
+                anchor="mm",
+                stroke_width=int(rng.choice([0, 0, 2, 5])),
+                stroke_fill=(0, 0, 0, 255),
+            )
+            out.append((im, "letter or symbol"))
+        elif kind == "scribble":
+            n = int(rng.integers(6, 14))
+            pts = rng.uniform(0.15, 0.85, size=(n, 2)) * canvas
+            t = np.linspace(0, n - 1, 12 * n)
+            path = np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
+            path = ndimage.gaussian_filter1d(path, 4, axis=0)
+            out.append(
+                (render_strokes([[tuple(p) for p in path]], canvas, float(rng.uniform(6, 26))), "scribble")
+            )
+        else:
+            out.append((render_strokes(_shape(rng, canvas), canvas, float(rng.uniform(6, 26))), "shape"))
+    return out
+
+
+def _shape(rng: np.random.Generator, canvas: int) -> list[Stroke]:
+    c = canvas / 2 + rng.uniform(-0.1, 0.1, 2) * canvas
+    r = canvas * rng.uniform(0.22, 0.38)
+    name = str(rng.choice(["square", "triangle", "star", "cross", "spiral", "arrow", "hash"]))
+    rot = rng.uniform(0, 2 * np.pi)
+
+    def polygon(radii: list[float], turns: int = 1) -> Stroke:
+        k = len(radii)
+        angles = rot + np.arange(k * turns + 1) * 2 * np.pi / k
+        return [
+            (float(c[0] + radii[i % k] * np.cos(a)), float(c[1] + radii[i % k] * np.sin(a)))
+            for i, a in enumerate(angles)
+        ]
+
+    if name == "square":
+        return [polygon([r] * 4)]
+    if name == "triangle":
+        return [polygon([r] * 3)]
+    if name == "star":
+        return [polygon([r, 0.4 * r] * 5)]
+    if name == "cross":
+        return [[(c[0] - r, c[1] - r), (c[0] + r, c[1] + r)], [(c[0] + r, c[1] - r), (c[0] - r, c[1] + r)]]
+    if name == "hash":
+        a = 0.35 * r
+        return [
+            [(c[0] - a, c[1] - r), (c[0] - a, c[1] + r)],
+            [(c[0] + a, c[1] - r), (c[0] + a, c[1] + r)],
+            [(c[0] - r, c[1] - a), (c[0] + r, c[1] - a)],
+            [(c[0] - r, c[1] + a), (c[0] + r, c[1] + a)],
+        ]
+    if name == "arrow":
+        return [
+            [(c[0] - r, c[1]), (c[0] + r, c[1])],
+            [(c[0] + 0.4 * r, c[1] - 0.5 * r), (c[0] + r, c[1]), (c[0] + 0.4 * r, c[1] + 0.5 * r)],
+        ]
+    t = np.linspace(0, 3 * 2 * np.pi, 120)
+    rad = r * t / t[-1]
+    return [
+        [
+            (float(c[0] + q * np.cos(a + rot)), float(c[1] + q * np.sin(a + rot)))
+            for q, a in zip(rad, t, strict=True)
+        ]
+    ]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from draw2digit.calibration import Calibration
 from draw2digit.preprocess import ImageInput, Preprocessed, preprocess
 
 ENV_MODEL = "DRAW2DIGIT_MODEL"
@@ -31,11 +32,13 @@ class ModelNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int | None  # None when the drawing is blank
-    confidence: float  # probability of ``digit`` (0 when blank)
-    probabilities: tuple[float, ...]  # ten, summing to 1 (all 0 when blank)
+    digit: int | None  # None when the drawing is blank or not a digit
+    confidence: float  # calibrated probability of the most likely digit (0 when blank)
+    probabilities: tuple[float, ...]  # ten calibrated probabilities (all 0 when blank)
     blank: bool
     image: np.ndarray = field(repr=False)  # the 28x28 the model saw
+    rejected: bool = False  # drawn, but does not look like a digit (probabilities kept)
+    reason: str | None = None  # why, when rejected
 
     def to_dict(self) -> dict:
         """JSON-ready form shared by the CLI and the API."""
@@ -44,6 +47,8 @@ class Prediction:
             "confidence": round(float(self.confidence), 6),
             "probabilities": [round(float(p), 6) for p in self.probabilities],
             "blank": self.blank,
+            "rejected": self.rejected,
+            "reason": self.reason,
         }
 
 
@@ -168,6 +173,7 @@ class Predictor:
         self._run = _LiteRTRunner(self.model_path) if backend == "litert" else _KerasRunner(self.model_path)
         card = self.model_path.parent / "model_card.json"
         self.card: dict = json.loads(card.read_text()) if card.is_file() else {}
+        self.calibration = Calibration.load(self.model_path.parent)
         self._explainer = None
 
     def saliency(self, prediction: Prediction) -> np.ndarray:
@@ -175,16 +181,20 @@ class Predictor:
 
         Loads the Keras copy of the model (and TensorFlow) on first use only.
         """
-        if prediction.blank or prediction.digit is None:
+        if prediction.blank:
             return np.zeros((28, 28), np.float32)
         if self._explainer is None:
             from draw2digit.explain import Explainer
 
             self._explainer = Explainer(resolve_model_path(self.model_path.parent, ".keras"))
-        return self._explainer.saliency(prediction.image, prediction.digit)
+        return self._explainer.saliency(prediction.image, int(np.argmax(prediction.probabilities)))
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(n, 10) probabilities for (n, 28, 28) or (n, 28, 28, 1) MNIST-style floats in [0, 1]."""
+    def probabilities(self, images: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """(n, 10) probabilities for (n, 28, 28) or (n, 28, 28, 1) MNIST-style floats in [0, 1].
+
+        Calibrated (temperature-scaled, see ``calibration.json``) unless asked otherwise;
+        the most likely digit is the same either way.
+        """
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
@@ -194,7 +204,8 @@ class Predictor:
             raise ValueError(f"expected (n, 28, 28[, 1]) images, got {np.asarray(images).shape}")
         if len(x) == 0:
             return np.zeros((0, 10), np.float32)
-        return np.concatenate([self._run(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)])
+        raw = np.concatenate([self._run(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)])
+        return self.calibration.apply(raw) if calibrated else raw
 
     def predict(self, source: ImageInput) -> Prediction:
         """One drawing in any form :func:`~draw2digit.preprocess.preprocess` accepts."""
@@ -212,8 +223,10 @@ class Predictor:
             source, confidence=lambda ims: self.probabilities(np.stack(ims)).max(axis=1).tolist()
         )
         preds = self.predict_preprocessed(parts)
-        digits = tuple(
-            DigitInNumber(p.digit, p.confidence, p.probabilities, part.box, part.image)
+        digits = tuple(  # inside a number every piece is read as its likeliest digit
+            DigitInNumber(
+                int(np.argmax(p.probabilities)), p.confidence, p.probabilities, part.box, part.image
+            )
             for p, part in zip(preds, parts, strict=True)
         )
         return NumberPrediction("".join(str(d.digit) for d in digits), digits)
@@ -221,14 +234,25 @@ class Predictor:
     def predict_preprocessed(self, items: Sequence[Preprocessed]) -> list[Prediction]:
         todo = [i for i, p in enumerate(items) if not p.blank]
         probs = self.probabilities(np.stack([items[i].image for i in todo])) if todo else None
+        rejected = self.calibration.rejects(probs) if todo else None
         results: list[Prediction] = []
         row = 0
         for p in items:
             if p.blank:
                 results.append(Prediction(None, 0.0, (0.0,) * 10, True, p.image))
                 continue
-            pr = probs[row]
+            pr, reject = probs[row], bool(rejected[row])
             row += 1
-            digit = int(pr.argmax())
-            results.append(Prediction(digit, float(pr[digit]), tuple(float(v) for v in pr), False, p.image))
+            best = int(pr.argmax())
+            results.append(
+                Prediction(
+                    None if reject else best,
+                    float(pr[best]),
+                    tuple(float(v) for v in pr),
+                    False,
+                    p.image,
+                    rejected=reject,
+                    reason=self.calibration.reason if reject else None,
+                )
+            )
         return results

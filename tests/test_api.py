@@ -48,7 +48,14 @@ def test_predict_returns_the_28x28_input_when_asked(client):
 
 def test_blank_drawing(client):
     body = client.post("/predict", json={"image": base64.b64encode(BLANK).decode()}).get_json()
-    assert body == {"digit": None, "confidence": 0.0, "probabilities": [0.0] * 10, "blank": True}
+    assert body == {
+        "digit": None,
+        "confidence": 0.0,
+        "probabilities": [0.0] * 10,
+        "blank": True,
+        "rejected": False,
+        "reason": None,
+    }
 
 
 def test_multipart_upload(client):

@@ -107,7 +107,7 @@ def test_api_number_mode_multipart_and_default_unchanged(client):
     )
     assert r.get_json()["number"] == "42"
     single = client.post("/predict", json={"image": base64.b64encode(png).decode()}).get_json()
-    assert set(single) == {"digit", "confidence", "probabilities", "blank"}
+    assert set(single) == {"digit", "confidence", "probabilities", "blank", "rejected", "reason"}
 
 
 def test_api_bad_mode(client):

@@ -64,7 +64,14 @@ def test_redrawn_mnist_digits_are_read(predictor, mnist_test, rng):
 def test_blank_is_never_predicted(predictor):
     result = predictor.predict(to_png(digit_drawing(1).crop((0, 0, 10, 10))))
     assert result.blank and result.digit is None and result.confidence == 0
-    assert result.to_dict() == {"digit": None, "confidence": 0.0, "probabilities": [0.0] * 10, "blank": True}
+    assert result.to_dict() == {
+        "digit": None,
+        "confidence": 0.0,
+        "probabilities": [0.0] * 10,
+        "blank": True,
+        "rejected": False,
+        "reason": None,
+    }
 
 
 def test_result_and_its_json_form(predictor):
@@ -72,7 +79,8 @@ def test_result_and_its_json_form(predictor):
     assert r.digit == 7 and r.confidence == max(r.probabilities) and not r.blank
     assert r.image.shape == (28, 28)
     d = r.to_dict()
-    assert set(d) == {"digit", "confidence", "probabilities", "blank"} and len(d["probabilities"]) == 10
+    assert set(d) == {"digit", "confidence", "probabilities", "blank", "rejected", "reason"}
+    assert len(d["probabilities"]) == 10
 
 
 def test_thread_safe(predictor):
