@@ -92,21 +92,19 @@ def evaluate_arrays(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation
     )
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A figure outside pyplot: no global state, no backend; notebooks show it, the CLI saves it."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def plot_confusion(report: EvaluationReport, path: str | Path | None = None):
     """Confusion-matrix heatmap; the diagonal is dimmed so the errors stand out."""
-    plt = _pyplot()
     off = report.confusion.astype(float).copy()
     np.fill_diagonal(off, np.nan)
-    fig, ax = plt.subplots(figsize=(6, 5.4))
+    fig = _figure((6, 5.4))
+    ax = fig.subplots()
     im = ax.imshow(off, cmap="Reds")
     for t in range(NUM_CLASSES):
         for p in range(NUM_CLASSES):
@@ -138,11 +136,11 @@ def plot_mistakes(
     count: int = 24,
 ):
     """The most confident mistakes: image, true label, prediction, confidence."""
-    plt = _pyplot()
     shown = report.mistakes[:count]
     cols = 8
     rows = max(1, -(-len(shown) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.3, rows * 1.55), squeeze=False)
+    fig = _figure((cols * 1.3, rows * 1.55))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, m in zip(axes.flat, shown, strict=False):
@@ -154,8 +152,8 @@ def plot_mistakes(
 
 
 def plot_per_class(report: EvaluationReport, path: str | Path | None = None):
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = _figure((6, 3))
+    ax = fig.subplots()
     acc = 100 * np.array(report.per_class_accuracy)
     ax.bar(range(NUM_CLASSES), acc, color="#3b6fb6")
     for d, v in enumerate(acc):
@@ -173,7 +171,6 @@ def _finish(fig, path):
     if path is None:
         return fig
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
     return Path(path)
 
 

@@ -31,10 +31,13 @@ class Explainer:
     def _load(self):
         with self._lock:
             if self._fn is None:
-                import keras
-                import tensorflow as tf
+                from draw2digit._native import import_tensorflow, quiet_native_stderr
 
-                model = keras.saving.load_model(self.keras_path, compile=False)
+                tf = import_tensorflow()
+                import keras
+
+                with quiet_native_stderr():
+                    model = keras.saving.load_model(self.keras_path, compile=False)
                 alphas = tf.reshape(tf.linspace(1.0 / STEPS, 1.0, STEPS), (STEPS, 1, 1, 1))
 
                 @tf.function(
@@ -53,8 +56,9 @@ class Explainer:
 
     def saliency(self, image: np.ndarray, target: int) -> np.ndarray:
         """(28, 28) map in [0, 1]: how much each pixel pushed the model towards ``target``."""
-        import tensorflow as tf
+        from draw2digit._native import import_tensorflow
 
+        tf = import_tensorflow()
         x = np.asarray(image, np.float32).reshape(28, 28, 1)
         attributions = self._load()(tf.constant(x), tf.constant(int(target), tf.int32)).numpy()[..., 0]
         positive = np.clip(attributions, 0, None)

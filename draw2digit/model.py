@@ -1,15 +1,18 @@
-"""The network: one readable Keras 3 CNN, and the augmentation it is trained with.
+"""The network: one readable Keras 3 CNN.
 
-Augmentation is kept out of the model so the saved file is exactly what inference
-runs, and so the same classifier can be exported to LiteRT without random layers.
+Augmentation (``train.random_affine``) is kept out of the model so the saved file
+is exactly what inference runs, and exports to LiteRT without random layers.
 """
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from draw2digit._native import import_tensorflow
 
-from draw2digit import NUM_CLASSES
+import_tensorflow()  # before Keras, which imports it too, so its start-up lines stay quiet
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from draw2digit import NUM_CLASSES  # noqa: E402
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -43,27 +46,3 @@ def build_model(width: int = 32, dropout: float = 0.4, bn_momentum: float = 0.99
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="draw2digit_cnn")
-
-
-def build_augmentation(
-    rotation_degrees: float = 10.0,
-    zoom: float = 0.10,
-    shift: float = 0.10,
-    shear_degrees: float = 8.0,
-    seed: int = 0,
-) -> keras.Sequential:
-    """Random affine changes of the kind hand drawings show.
-
-    Keras' rotation factor is a fraction of a full turn, so 10 degrees is 10/360;
-    ``fill_mode="constant"`` keeps the paper empty instead of mirroring the ink.
-    """
-    fill = {"fill_mode": "constant", "fill_value": 0.0}
-    return keras.Sequential(
-        [
-            layers.RandomRotation(rotation_degrees / 360.0, seed=seed, **fill),
-            layers.RandomZoom(zoom, zoom, seed=seed + 1, **fill),
-            layers.RandomTranslation(shift, shift, seed=seed + 2, **fill),
-            layers.RandomShear(x_factor=shear_degrees / 90.0, y_factor=0.0, seed=seed + 3, **fill),
-        ],
-        name="augmentation",
-    )

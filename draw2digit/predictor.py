@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from draw2digit._native import import_tensorflow, quiet_native_stderr
 from draw2digit.calibration import Calibration
 from draw2digit.preprocess import ImageInput, Preprocessed, preprocess
 
@@ -117,7 +118,8 @@ class _LiteRTRunner:
         self._model = path.read_bytes()
         self._interpreter_cls = Interpreter
         self._local = threading.local()
-        self._state()  # fail now, not on the first request, if the file is bad
+        with quiet_native_stderr():  # "Created TensorFlow Lite XNNPACK delegate", printed once per process
+            self._state()  # and fail now, not on the first request, if the file is bad
 
     def _state(self):
         state = getattr(self._local, "state", None)
@@ -145,10 +147,11 @@ class _KerasRunner:
     """A traced call of the Keras model: no per-call ``predict`` set-up."""
 
     def __init__(self, path: Path):
+        tf = import_tensorflow()
         import keras
-        import tensorflow as tf
 
-        self.model = keras.saving.load_model(path, compile=False)
+        with quiet_native_stderr():
+            self.model = keras.saving.load_model(path, compile=False)
         self._fn = tf.function(
             lambda x: self.model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],

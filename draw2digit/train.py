@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from draw2digit import __version__
+from draw2digit._native import import_tensorflow
 from draw2digit.data import Split, dataset_checksums, load_split
 
 MODEL_FILE = "model.keras"
@@ -50,8 +51,8 @@ class TrainConfig:
 
 def set_seeds(seed: int) -> None:
     """Seed Python, NumPy, TensorFlow and Keras, and ask TF for deterministic ops."""
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
@@ -79,8 +80,8 @@ def random_affine(images, config: TrainConfig, seed: int):
     Rotation, zoom, shear and shift all about the image centre, so a digit is
     never sheared off the canvas and never blurred by repeated resampling.
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
+    images = tf.convert_to_tensor(images, tf.float32)
     n = tf.shape(images)[0]
     size = tf.cast(tf.shape(images)[1], tf.float32)
     c = (size - 1.0) / 2.0
@@ -121,7 +122,7 @@ def random_affine(images, config: TrainConfig, seed: int):
 
 
 def make_dataset(split: Split, config: TrainConfig, *, training: bool):
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     x = split.images[..., None]
     ds = tf.data.Dataset.from_tensor_slices((x, split.labels.astype("int32")))
@@ -168,8 +169,8 @@ def train(
 
     Returns the model card.
     """
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     from draw2digit.evaluate import evaluate_arrays
     from draw2digit.model import build_model
@@ -206,6 +207,7 @@ def train(
         epochs=config.epochs,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the dataset shuffles itself, seeded
     )
     seconds = time.perf_counter() - started
     shutil.rmtree(backup, ignore_errors=True)
@@ -279,13 +281,11 @@ def _read_history(csv_path: Path) -> dict[str, list[float]]:
 
 def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
     """Accuracy and loss per epoch, train against validation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, key, title in (
         (axes[0], "accuracy", "Accuracy"),
         (axes[1], "loss", "Loss"),
@@ -301,7 +301,6 @@ def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
         axes[0].set_ylim(max(0.9, min(history["val_accuracy"]) - 0.01), 1.0)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)
 
 
@@ -327,8 +326,8 @@ def finetune(
     saw. Corrections are repeated ``repeat`` times so a handful of them count
     against 60,000 MNIST images. Batch norm stays frozen, as usual for fine-tuning.
     """
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     from draw2digit.evaluate import evaluate_arrays
     from draw2digit.predictor import resolve_model_path

@@ -295,6 +295,13 @@ class DrawingPad(widgets.HBox):
                 message = "That is too small to read. Draw a bigger digit." if p else "Draw a digit to begin."
             self.confidence.value = f'<span class="d2d-prompt">{message}</span>'
             probs, top = [0.0] * 10, -1
+        elif p.rejected:
+            self.digit.value = "?"
+            reason = html.escape(p.reason or "")
+            self.confidence.value = (
+                f'<span class="d2d-prompt">That doesn&#39;t look like a digit ({reason}).</span>'
+            )
+            probs, top = list(p.probabilities), -1
         else:
             self.digit.value = str(p.digit)
             self.confidence.value = f"{100 * p.confidence:.1f} % confident"

@@ -182,7 +182,7 @@ def test_health_and_model_card(client):
 def test_openapi_document(client):
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/predict", "/health", "/api/model", "/openapi.json"}
+    assert set(doc["paths"]) == {"/predict", "/feedback", "/health", "/api/model", "/openapi.json"}
     assert {"200", "400", "413", "415"} <= set(doc["paths"]["/predict"]["post"]["responses"])
 
 

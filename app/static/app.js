@@ -263,12 +263,21 @@
       showBlank("That is too small to read. Draw a bigger digit.");
       return;
     }
-    promptEl.hidden = true;
     lastDigit = r.digit;
     correctBox.hidden = false;
-    digitEl.textContent = String(r.digit);
-    confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
-    setBars(r.probabilities, r.digit);
+    if (r.rejected) {
+      // drawn, but not like a digit: say so instead of guessing; the bars still show the model's view
+      digitEl.textContent = "?";
+      promptEl.textContent = "That doesn't look like a digit.";
+      promptEl.hidden = false;
+      confEl.textContent = r.reason ? `(${r.reason})` : "";
+      setBars(r.probabilities, -1);
+    } else {
+      promptEl.hidden = true;
+      digitEl.textContent = String(r.digit);
+      confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
+      setBars(r.probabilities, r.digit);
+    }
     if (r.input) drawPreview(r.input);
     preview.hidden = Boolean(r.saliency_png);
     saliencyImg.hidden = !r.saliency_png;

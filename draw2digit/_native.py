@@ -1,0 +1,41 @@
+"""Quiet the C++ start-up chatter of TensorFlow, absl and LiteRT.
+
+Their "oneDNN custom operations are on", "All log messages before
+absl::InitializeLog()" and "Created TensorFlow Lite XNNPACK delegate" lines go
+straight to file descriptor 2, bypassing Python, at import or first allocation.
+They carry no information for a user and make notebook outputs vary, so those
+one-time steps run with descriptor 2 pointed at /dev/null. Python exceptions
+still propagate as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow():
+    """``import tensorflow``, without its start-up log lines."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with quiet_native_stderr():
+        import tensorflow
+
+    tensorflow.get_logger().setLevel("ERROR")  # e.g. "Assets written to ..." on every LiteRT export
+    return tensorflow

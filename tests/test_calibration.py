@@ -1,0 +1,108 @@
+"""Honest confidence and "not a digit"."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from draw2digit.calibration import (
+    Calibration,
+    apply_temperature,
+    calibrate,
+    expected_calibration_error,
+    fit_temperature,
+)
+from draw2digit.drawing import digit_drawing, non_digit_drawings, to_png
+from tests.conftest import MODELS
+
+
+def test_temperature_fixes_a_known_overconfidence(rng):
+    # True probabilities from logits z; the "model" reports softmax(3 z): over-confident by T = 3.
+    z = rng.normal(0, 1.5, size=(4000, 10))
+    truth = apply_temperature(np.exp(z), 1.0)
+    labels = np.array([rng.choice(10, p=p) for p in truth])
+    reported = apply_temperature(np.exp(z), 1 / 3)
+    t = fit_temperature(reported, labels)
+    assert 2.5 < t < 3.6
+    assert expected_calibration_error(apply_temperature(reported, t), labels) < expected_calibration_error(
+        reported, labels
+    )
+
+
+def test_ece_is_zero_for_a_perfect_confident_model():
+    probs = np.eye(10)[np.arange(100) % 10]
+    assert expected_calibration_error(probs, np.arange(100) % 10) == 0
+
+
+def test_calibrate_chooses_from_measured_rates(rng):
+    digits = np.eye(10)[rng.integers(0, 10, 2000)] * 0.9 + 0.01
+    odd = np.full((300, 10), 0.1)
+    report = calibrate((digits, digits.argmax(1)), (digits, digits.argmax(1)), odd, ["shape"] * 300)
+    assert report["rule"] in report["rules"]
+    chosen = report["rules"][report["rule"]]
+    assert chosen["mnist_false_rejection"] <= 0.01 and chosen["non_digit_rejection"] == 1.0
+
+
+def test_non_digit_drawings_are_seeded_and_varied():
+    a = non_digit_drawings(9, seed=3)
+    b = non_digit_drawings(9, seed=3)
+    assert [k for _, k in a] == [k for _, k in b] and np.array_equal(np.asarray(a[0][0]), np.asarray(b[0][0]))
+    assert {k for _, k in a} == {"letter or symbol", "scribble", "shape"}
+
+
+@pytest.fixture
+def rejecting(predictor, monkeypatch):
+    monkeypatch.setattr(predictor, "calibration", Calibration(1.0, "max_probability", 1.01))
+    return predictor
+
+
+def test_rejected_prediction_keeps_the_probabilities(rejecting):
+    r = rejecting.predict(digit_drawing(3))
+    assert r.rejected and r.digit is None and r.reason
+    assert int(np.argmax(r.probabilities)) == 3 and abs(sum(r.probabilities) - 1) < 1e-5
+
+
+def test_api_rejected(app, client, monkeypatch):
+    monkeypatch.setattr(
+        app.extensions["draw2digit.predictor"], "calibration", Calibration(1.0, "max_probability", 1.01)
+    )
+    body = client.post(
+        "/predict", json={"image": base64.b64encode(to_png(digit_drawing(3))).decode()}
+    ).get_json()
+    assert body["digit"] is None and body["rejected"] is True and body["reason"]
+    assert len(body["probabilities"]) == 10 and body["blank"] is False
+
+
+def test_pad_says_it_is_not_a_digit(rejecting, tmp_path):
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.widget import DrawingPad
+
+    pad = DrawingPad(rejecting, feedback=FeedbackStore(tmp_path / "fb.sqlite3"))
+    pad.show_image(digit_drawing(3))
+    assert pad.digit.value == "?" and "look like a digit" in pad.confidence.value
+
+
+def test_shipped_calibration_is_applied(predictor):
+    cal = predictor.calibration
+    assert cal.rule is not None and cal.threshold is not None, "models/calibration.json is shipped"
+    raw = predictor.probabilities(np.zeros((1, 28, 28)), calibrated=False)
+    np.testing.assert_allclose(predictor.probabilities(np.zeros((1, 28, 28))), cal.apply(raw), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_shipped_rule_rates(predictor, mnist_test):
+    """The shipped rule, measured here on fresh non-digits (another seed than calibration used)."""
+    from draw2digit.preprocess import preprocess
+
+    drawings = [preprocess(im) for im, _ in non_digit_drawings(300, seed=99)]
+    preds = predictor.predict_preprocessed([d for d in drawings if not d.blank])
+    non_digit_rejection = np.mean([p.rejected for p in preds])
+    probs = predictor.probabilities(mnist_test.images / 255.0)
+    false_rejection = predictor.calibration.rejects(probs).mean()
+    assert false_rejection <= 0.02
+    report = json.loads((MODELS / "calibration.json").read_text())
+    measured = report["rules"][report["rule"]]["non_digit_rejection"]
+    assert abs(non_digit_rejection - measured) < 0.1, "the rate in calibration.json holds on fresh drawings"
