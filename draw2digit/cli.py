@@ -333,7 +333,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     ms64 = timed(lambda: predictor.probabilities(batch), max(20, args.runs // 20))
     print(f"{'inference, batch 64':<44} {64 / (np.median(ms64) / 1000):,.0f} images/s")
     if args.compare_keras:
-        _quiet_tensorflow()
+        from draw2digit._native import import_tensorflow
+
+        import_tensorflow()
         import keras
 
         from draw2digit.predictor import resolve_model_path
