@@ -99,7 +99,7 @@ def _print_before_after(before: dict, after: dict) -> None:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from draw2digit.calibration import CALIBRATION_FILE, calibrate
+    from draw2digit.calibration import CALIBRATION_FILE, FEATURES_FILE, calibrate
     from draw2digit.data import load_split
     from draw2digit.drawing import non_digit_drawings
     from draw2digit.predictor import Predictor
@@ -108,7 +108,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     predictor = Predictor(args.model)
     config = predictor.card.get("config", {})
-    _, validation = split_train_validation(
+    train, validation = split_train_validation(
         load_split("train"), config.get("validation_size", 5000), config.get("seed", 42)
     )
     test = load_split("test")
@@ -116,19 +116,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     items = [preprocess(im) for im, _ in drawings]
     keep = [i for i, it in enumerate(items) if not it.blank]
 
-    def raw(images: np.ndarray) -> np.ndarray:
-        return predictor.probabilities(
-            images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0), calibrated=False
-        )
+    def raw(images: np.ndarray):
+        scale = 255.0 if images.dtype == np.uint8 else 1.0
+        return predictor.outputs(images.astype(np.float32) / scale, calibrated=False)
 
+    (val_p, val_f), (test_p, test_f) = raw(validation.images), raw(test.images)
+    ood_p, ood_f = raw(np.stack([items[i].image for i in keep]))
+    features = None
+    if val_f is not None:
+        fit = np.random.default_rng(args.seed).permutation(len(train.labels))[: args.fit_images]
+        features = {
+            "train": raw(train.images[fit])[1],
+            "train_labels": train.labels[fit],
+            "validation": val_f,
+            "test": test_f,
+            "non_digits": ood_f,
+        }
     report = calibrate(
-        (raw(validation.images), validation.labels),
-        (raw(test.images), test.labels),
-        raw(np.stack([items[i].image for i in keep])),
+        (val_p, validation.labels),
+        (test_p, test.labels),
+        ood_p,
         [drawings[i][1] for i in keep],
         max_false_rejection=args.max_false_rejection,
+        features=features,
     )
     out = Path(args.out) if args.out else predictor.model_path.parent / CALIBRATION_FILE
+    gaussians = report.pop("gaussians", None)
+    if gaussians is not None:
+        np.savez_compressed(out.parent / FEATURES_FILE, **gaussians)
     out.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report, indent=2))
@@ -458,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write calibration.json (default: beside the model)")
     p.add_argument("--non-digits", type=int, default=1500, metavar="N", help="non-digit drawings to make")
     p.add_argument("--max-false-rejection", type=float, default=0.01, help="share of digits rejected (0.01)")
+    p.add_argument("--fit-images", type=int, default=20000, help="training images for the class Gaussians")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_calibrate)

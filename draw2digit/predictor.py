@@ -127,20 +127,22 @@ class _LiteRTRunner:
             interp = self._interpreter_cls(model_content=self._model, num_threads=1)
             interp.allocate_tensors()
             inp = interp.get_input_details()[0]
-            out = interp.get_output_details()[0]
-            state = self._local.state = [interp, inp["index"], out["index"], 1]
+            outs = sorted(interp.get_output_details(), key=lambda d: d["shape"][-1] != 10)
+            probs = outs[0]["index"]
+            feats = outs[1]["index"] if len(outs) > 1 else None  # models exported before features had one
+            state = self._local.state = [interp, inp["index"], probs, feats, 1]
         return state
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         state = self._state()
-        interp, inp, out, batch = state
+        interp, inp, probs, feats, batch = state
         if len(x) != batch:
             interp.resize_tensor_input(inp, list(x.shape), strict=False)
             interp.allocate_tensors()
-            state[3] = len(x)
+            state[4] = len(x)
         interp.set_tensor(inp, x)
         interp.invoke()
-        return interp.get_tensor(out).copy()
+        return interp.get_tensor(probs).copy(), None if feats is None else interp.get_tensor(feats).copy()
 
 
 class _KerasRunner:
@@ -150,15 +152,18 @@ class _KerasRunner:
         tf = import_tensorflow()
         import keras
 
+        from draw2digit.train import with_features
+
         with quiet_native_stderr():
-            self.model = keras.saving.load_model(path, compile=False)
+            self.model = with_features(keras.saving.load_model(path, compile=False))
         self._fn = tf.function(
             lambda x: self.model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
         )
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self._fn(x).numpy()
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, feats = self._fn(x)
+        return probs.numpy(), feats.numpy()
 
 
 class Predictor:
@@ -198,6 +203,10 @@ class Predictor:
         Calibrated (temperature-scaled, see ``calibration.json``) unless asked otherwise;
         the most likely digit is the same either way.
         """
+        return self.outputs(images, calibrated)[0]
+
+    def outputs(self, images: np.ndarray, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities, penultimate features) for MNIST-style images; see :meth:`probabilities`."""
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
@@ -206,9 +215,11 @@ class Predictor:
         if x.shape[1:] != (28, 28, 1):
             raise ValueError(f"expected (n, 28, 28[, 1]) images, got {np.asarray(images).shape}")
         if len(x) == 0:
-            return np.zeros((0, 10), np.float32)
-        raw = np.concatenate([self._run(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)])
-        return self.calibration.apply(raw) if calibrated else raw
+            return np.zeros((0, 10), np.float32), None
+        parts = [self._run(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)]
+        raw = np.concatenate([p for p, _ in parts])
+        features = None if parts[0][1] is None else np.concatenate([f for _, f in parts])
+        return (self.calibration.apply(raw) if calibrated else raw), features
 
     def predict(self, source: ImageInput) -> Prediction:
         """One drawing in any form :func:`~draw2digit.preprocess.preprocess` accepts."""
@@ -236,8 +247,8 @@ class Predictor:
 
     def predict_preprocessed(self, items: Sequence[Preprocessed]) -> list[Prediction]:
         todo = [i for i, p in enumerate(items) if not p.blank]
-        probs = self.probabilities(np.stack([items[i].image for i in todo])) if todo else None
-        rejected = self.calibration.rejects(probs) if todo else None
+        probs, features = self.outputs(np.stack([items[i].image for i in todo])) if todo else (None, None)
+        rejected = self.calibration.rejects(probs, features) if todo else None
         results: list[Prediction] = []
         row = 0
         for p in items:

@@ -14,6 +14,7 @@ from draw2digit.calibration import (
     calibrate,
     expected_calibration_error,
     fit_temperature,
+    mahalanobis_score,
 )
 from draw2digit.drawing import digit_drawing, non_digit_drawings, to_png
 from tests.conftest import MODELS
@@ -100,9 +101,18 @@ def test_shipped_rule_rates(predictor, mnist_test):
     drawings = [preprocess(im) for im, _ in non_digit_drawings(300, seed=99)]
     preds = predictor.predict_preprocessed([d for d in drawings if not d.blank])
     non_digit_rejection = np.mean([p.rejected for p in preds])
-    probs = predictor.probabilities(mnist_test.images / 255.0)
-    false_rejection = predictor.calibration.rejects(probs).mean()
+    probs, features = predictor.outputs(mnist_test.images / 255.0)
+    false_rejection = predictor.calibration.rejects(probs, features).mean()
     assert false_rejection <= 0.02
     report = json.loads((MODELS / "calibration.json").read_text())
     measured = report["rules"][report["rule"]]["non_digit_rejection"]
     assert abs(non_digit_rejection - measured) < 0.1, "the rate in calibration.json holds on fresh drawings"
+
+
+def test_mahalanobis_score_matches_the_definition(rng):
+    means = rng.normal(size=(10, 6))
+    a = rng.normal(size=(6, 6))
+    precision = a @ a.T + np.eye(6)
+    f = rng.normal(size=(5, 6))
+    direct = np.array([min((x - m) @ precision @ (x - m) for m in means) for x in f])
+    np.testing.assert_allclose(mahalanobis_score(f, means, precision), -direct, rtol=1e-9)
