@@ -19,6 +19,7 @@ from draw2digit.preprocess import (
     InvalidImageError,
     PreprocessError,
     UnsupportedImageError,
+    decode_image_text,
     preprocess,
 )
 
@@ -27,6 +28,7 @@ bp = Blueprint("api", __name__)
 #: Raw-body content types we accept (the formats preprocess decodes).
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "image/bmp", "image/gif"})
 STATUS = {InvalidImageError: 400, UnsupportedImageError: 415, ImageTooLargeError: 413}
+MODES = ("digit", "number")
 
 
 class ApiError(Exception):
@@ -43,6 +45,14 @@ def api_error(exc: ApiError):
 
 def _status_of(exc: PreprocessError) -> int:
     return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+
+
+def _decoded(text: str, where: str = "") -> bytes:
+    """Text from a client is a data URL or base64, never a server path."""
+    try:
+        return decode_image_text(text)
+    except PreprocessError as exc:
+        raise ApiError(_status_of(exc), f"{where}{exc}") from None
 
 
 def _read_request() -> tuple[list[Any], bool, dict]:
@@ -65,6 +75,8 @@ def _read_request() -> tuple[list[Any], bool, dict]:
         for flag in ("return_input", "explain"):
             if not isinstance(options[flag], bool):
                 raise ApiError(400, f"'{flag}' must be true or false")
+        if options["mode"] not in MODES:
+            raise ApiError(400, f"'mode' must be one of {', '.join(MODES)}")
         if "images" in body:
             images = body["images"]
             if not isinstance(images, list) or not images:
@@ -75,12 +87,12 @@ def _read_request() -> tuple[list[Any], bool, dict]:
             for i, item in enumerate(images):
                 if not isinstance(item, str):
                     raise ApiError(400, f"images[{i}] must be a string (data URL or base64)")
-            return images, True, options
+            return [_decoded(item, f"images[{i}]: ") for i, item in enumerate(images)], True, options
         if "image" not in body:
             raise ApiError(400, "missing field 'image' (a data URL or base64 string)")
         if not isinstance(body["image"], str):
             raise ApiError(400, "'image' must be a string (data URL or base64)")
-        return [body["image"]], False, options
+        return [_decoded(body["image"])], False, options
     if mimetype == "multipart/form-data":
         upload = request.files.get("image")
         if upload is None:
@@ -111,9 +123,6 @@ def _as_json(pred: Prediction, options: dict) -> dict:
         out["saliency"] = [[round(float(v), 3) for v in row] for row in saliency]
         out["saliency_png"] = overlay_data_url(pred.image, saliency)
     return out
-
-
-MODES = ("digit", "number")
 
 
 def _predict_numbers(sources: list, batch: bool) -> list[dict]:
@@ -182,7 +191,7 @@ def feedback():
                 if "image" in body
                 else "missing field 'image' (a data URL or base64 string)",
             )
-        source = body["image"]
+        source = _decoded(body["image"])
     elif not request.mimetype:
         raise ApiError(400, "the request has no body")
     else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,10 +17,6 @@ EXIT_USAGE = 2
 
 class CLIError(Exception):
     """A problem the user can fix; printed as one line."""
-
-
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 # ---------------------------------------------------------------- train
@@ -526,7 +521,6 @@ def main(argv: list[str] | None = None) -> int:
     from draw2digit.predictor import ModelNotFoundError
     from draw2digit.preprocess import PreprocessError
 
-    _quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

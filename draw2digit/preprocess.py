@@ -106,6 +106,16 @@ def decode_data_url(text: str) -> bytes:
     return decode_base64(match["data"])
 
 
+def decode_image_text(text: str) -> bytes:
+    """Image bytes from a data URL or base64 text, never from the filesystem.
+
+    For text that arrives over the network: a string that happens to name a file
+    on the server must not be read.
+    """
+    stripped = text.strip()
+    return decode_data_url(stripped) if stripped.startswith("data:") else decode_base64(stripped)
+
+
 def _from_string(text: str) -> bytes:
     stripped = text.strip()
     if stripped.startswith("data:"):

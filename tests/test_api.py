@@ -217,3 +217,16 @@ def test_config_from_environment(monkeypatch, tmp_path):
         ]["images"]["maxItems"]
         == 2
     )
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "examples/0_canvas.png", "README.md"])
+def test_image_strings_are_never_read_as_server_files(client, path):
+    """A string naming a file on the server is not base64: it is refused, the file is not read."""
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    assert (Path(path) if Path(path).is_absolute() else ROOT / path).is_file(), "the file is really there"
+    for endpoint, body in (("/predict", {"image": path}), ("/feedback", {"image": path, "label": 3})):
+        r = client.post(endpoint, json=body)
+        assert r.status_code == 400 and "base64" in r.get_json()["error"], (endpoint, path, r.get_json())
