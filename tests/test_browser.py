@@ -256,3 +256,23 @@ def test_a_correction_on_the_page_reaches_a_finetuned_model(page, live_server, t
     card = json.loads((out / "model_card.json").read_text())
     assert card["finetune"]["corrections_used"] + card["finetune"]["corrections_held_back"] == before + 1
     assert (out / "model.tflite").stat().st_size > 0
+
+
+HASH = [
+    [(0.39, 0.14), (0.39, 0.86)],
+    [(0.61, 0.14), (0.61, 0.86)],
+    [(0.21, 0.36), (0.79, 0.36)],
+    [(0.21, 0.64), (0.79, 0.64)],
+]
+
+
+def test_a_non_digit_is_called_so(page):
+    from playwright.sync_api import expect
+
+    draw_with_mouse(page, CANVAS, HASH, frame=(0, 0, 1, 1))
+    expect(page.locator("#prompt")).to_contain_text("doesn't look like a digit", timeout=10_000)
+    expect(page.locator(DIGIT)).to_have_text("?")
+    expect(page.locator("[data-testid=probabilities] li.top")).to_have_count(0)
+    page.click("[data-testid=clear-button]")
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[6])
+    expect_digit(page, 6)
