@@ -63,7 +63,7 @@ voila: $(VENV)/.installed-notebooks  ## the drawing notebook as a standalone app
 	$(BIN)/draw2digit voila
 
 lab: $(VENV)/.installed-notebooks  ## JupyterLab on the lesson notebooks
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --allow-root
 
 notebooks: $(VENV)/.installed-test  ## rebuild the notebooks from notebooks/build.py and run them (outputs committed)
 	$(BIN)/python notebooks/build.py

@@ -93,10 +93,14 @@ def evaluate_arrays(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation
 
 
 def _figure(figsize: tuple[float, float]):
-    """A figure outside pyplot: no global state, no backend; notebooks show it, the CLI saves it."""
-    from matplotlib.figure import Figure
+    """A pyplot figure: a notebook's inline backend shows it once, at the end of the cell.
 
-    return Figure(figsize=figsize)
+    (A bare ``matplotlib.figure.Figure`` would show only as text there.) Figures
+    written to a file are closed at once, so scripts do not accumulate them.
+    """
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=figsize)
 
 
 def plot_confusion(report: EvaluationReport, path: str | Path | None = None):
@@ -170,7 +174,10 @@ def plot_per_class(report: EvaluationReport, path: str | Path | None = None):
 def _finish(fig, path):
     if path is None:
         return fig
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     return Path(path)
 
 

@@ -117,6 +117,7 @@ for ax, image, label in zip(axes.flat, train_split.images, train_split.labels):
     ax.set_title(int(label))
     ax.axis("off")
 plt.tight_layout()
+plt.show()
 """
     ),
     md(
@@ -140,6 +141,7 @@ for row in range(4):
         ax.imshow(image[..., 0], cmap="gray_r")
         ax.axis("off")
 plt.tight_layout()
+plt.show()
 """
     ),
     md(
@@ -240,6 +242,7 @@ Some digits are harder than others; the bars zoom in on the top few percent.
     code(
         """
 plot_per_class(report)
+plt.show()
 """
     ),
     md(
@@ -253,6 +256,7 @@ errors stand out.
     code(
         """
 plot_confusion(report)
+plt.show()
 """
     ),
     md(
@@ -265,6 +269,7 @@ The mistakes the model was most sure of. Many are digits a person would hesitate
     code(
         """
 plot_mistakes(test.images, report, count=16)
+plt.show()
 """
     ),
     md(
@@ -297,6 +302,7 @@ for (top, bottom), path in zip(axes.T, examples):
 for ax in axes.flat:
     ax.axis("off")
 plt.tight_layout()
+plt.show()
 """
     ),
     md(
@@ -342,6 +348,7 @@ for ax, d in zip(axes, (2, 4, 5, 7, 9)):
     ax.set_title(f"read as {result.digit}")
     ax.axis("off")
 plt.tight_layout()
+plt.show()
 """
     ),
     md(
@@ -380,6 +387,7 @@ for ax, (image, kind) in zip(axes, non_digit_drawings(8, seed=7)):
     ax.set_title("not a digit" if result.rejected else f"{result.digit}?", fontsize=9)
     ax.axis("off")
 plt.tight_layout()
+plt.show()
 """
     ),
     md(
