@@ -197,7 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     }
     if args.redrawn:
         result["redrawn"] = redrawn_accuracy(
-            predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation
+            predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation, tilt=args.tilt
         )
     if args.baseline:
         result["baseline"] = _compare(predictor, Predictor(args.baseline), test, args.corrections)
@@ -218,11 +218,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(report.table())
     if args.redrawn:
         r = result["redrawn"]
-        print(f"\nRe-drawn test digits (random size, place, pen, polarity), {r['count']} drawings:")
+        tilted = f", tilted up to {args.tilt:g} degrees" if args.tilt else ""
+        print(f"\nRe-drawn test digits (random size, place, pen, polarity{tilted}), {r['count']} drawings,")
+        print("top digit right:")
         print(f"  {'this pipeline':<28} {100 * r['accuracy']:6.2f} %")
         for name, acc in r.items():
-            if name not in ("count", "accuracy", "blank"):
+            if name not in ("count", "accuracy", "blank", "rejected", "accepted_accuracy"):
                 print(f"  {name:<28} {100 * acc:6.2f} %")
+        print(
+            f"  called not a digit: {r['rejected']}; right with those counted wrong: "
+            f"{100 * r['accepted_accuracy']:.2f} %"
+        )
     if args.baseline:
         print(f"\nAgainst the baseline {args.baseline} (before) — this model is after:")
         _print_before_after(result["baseline"]["before"], result["baseline"]["after"])
@@ -453,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR", help="also write confusion, per-class and mistakes PNGs")
     p.add_argument("--redrawn", type=int, default=0, metavar="N", help="also score N re-drawn test digits")
     p.add_argument("--ablation", action="store_true", help="with --redrawn: also without each step")
+    p.add_argument(
+        "--tilt", type=float, default=0.0, metavar="DEG", help="with --redrawn: rotate and slant too"
+    )
     p.add_argument(
         "--numbers", type=int, default=0, metavar="N", help="also score N composed numbers per length"
     )

@@ -152,24 +152,30 @@ def redraw(
     raise ValueError(f"polarity must be canvas, paper or board, not {polarity!r}")
 
 
-def random_redraw(digit_image: np.ndarray, rng: np.random.Generator, canvas: int = 280) -> Image.Image:
-    """:func:`redraw` with a random size, place, pen and polarity, all kept on the canvas."""
+def random_redraw(
+    digit_image: np.ndarray, rng: np.random.Generator, canvas: int = 280, tilt: float = 0.0
+) -> Image.Image:
+    """:func:`redraw` with a random size, place, pen and polarity, all kept on the canvas.
+
+    ``tilt`` (degrees) also rotates and slants the drawing by up to that much each,
+    as handwriting leans, about the canvas centre.
+    """
     height = float(rng.uniform(0.25, 0.9))
     margin = height / 2 + 0.02
-    center = (
-        float(rng.uniform(margin, 1 - margin)),
-        float(rng.uniform(margin, 1 - margin)),
-    )
+    center = (float(rng.uniform(margin, 1 - margin)), float(rng.uniform(margin, 1 - margin)))
     pen = float(rng.choice([-2, -1, 0, 0, 2, 5, 9]) * height)
     polarity = str(rng.choice(["canvas", "paper", "board"]))
-    return redraw(
-        digit_image,
-        canvas=canvas,
-        height=height,
-        center=center,
-        pen=pen,
-        polarity=polarity,
-    )
+    image = redraw(digit_image, canvas=canvas, height=height, center=center, pen=pen, polarity=polarity)
+    if not tilt:
+        return image
+    angle = np.radians(rng.uniform(-tilt, tilt))
+    slant = np.tan(np.radians(rng.uniform(-tilt, tilt)))
+    c, s = float(np.cos(angle)), float(np.sin(angle))
+    m = [c, s + slant, 0.0, -s, c, 0.0]  # output pixel -> input pixel, about the centre
+    half = canvas / 2
+    m[2] = half - m[0] * half - m[1] * half
+    m[5] = half - m[3] * half - m[4] * half
+    return image.transform(image.size, Image.AFFINE, m, Image.BILINEAR, fillcolor=image.getpixel((0, 0)))
 
 
 #: The bundled examples: file name -> (digit or None for blank, how it is drawn).
