@@ -321,8 +321,9 @@ from draw2digit.evaluate import redrawn_accuracy
 
 result = redrawn_accuracy(predictor, test.images, test.labels, count=500, ablation=True)
 for name, value in result.items():
-    if name not in ("count", "blank"):
+    if name not in ("count", "blank", "rejected", "accepted_accuracy"):
         print(f"{'this pipeline' if name == 'accuracy' else name:<28} {100 * value:6.1f} %")
+print(f"(and {result['rejected']} of them the model calls 'not a digit')")
 """
     ),
     md(
