@@ -71,10 +71,9 @@ def resolve_model_path(path: str | os.PathLike | None = None, suffix: str = ".tf
     return candidate
 
 
-def load_model_card(path: str | os.PathLike | None = None) -> dict:
-    """The model card beside a model file, or {} when there is none."""
-    model = resolve_model_path(path)
-    card = model.parent / "model_card.json"
+def read_model_card(folder: str | os.PathLike) -> dict:
+    """The model card in a model's folder, or {} for a model trained without one."""
+    card = Path(folder) / "model_card.json"
     return json.loads(card.read_text()) if card.is_file() else {}
 
 
@@ -179,8 +178,7 @@ class Predictor:
         self.model_path = resolve_model_path(model, suffix)
         self.backend = backend
         self._run = _LiteRTRunner(self.model_path) if backend == "litert" else _KerasRunner(self.model_path)
-        card = self.model_path.parent / "model_card.json"
-        self.card: dict = json.loads(card.read_text()) if card.is_file() else {}
+        self.card: dict = read_model_card(self.model_path.parent)
         self.calibration = Calibration.load(self.model_path.parent)
         self._explainer = None
 

@@ -338,12 +338,11 @@ def finetune(
     import keras
 
     from draw2digit.evaluate import evaluate_arrays
-    from draw2digit.predictor import resolve_model_path
+    from draw2digit.predictor import read_model_card, resolve_model_path
 
     set_seeds(seed)
     base_keras = resolve_model_path(base, ".keras")
-    base_card_path = base_keras.parent / CARD_FILE
-    base_card = json.loads(base_card_path.read_text()) if base_card_path.is_file() else {}
+    base_card = read_model_card(base_keras.parent)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
