@@ -55,28 +55,47 @@ def _decoded(text: str, where: str = "") -> bytes:
         raise ApiError(_status_of(exc), f"{where}{exc}") from None
 
 
+def _mode(value: Any) -> str:
+    """Checked where the request is read, before any image is decoded."""
+    if value not in MODES:
+        raise ApiError(400, f"'mode' must be one of {', '.join(MODES)}")
+    return value
+
+
+def _is_json() -> bool:
+    return request.mimetype == "application/json" or (not request.mimetype and bool(request.content_length))
+
+
+def _json_object(example: str) -> dict:
+    try:
+        body = request.get_json(force=True)
+    except BadRequest:
+        raise ApiError(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"the JSON body must be an object, e.g. {example}")
+    return body
+
+
+def _uploaded_image() -> bytes:
+    upload = request.files.get("image")
+    if upload is None:
+        raise ApiError(400, "missing file field 'image' in the form")
+    return upload.read()
+
+
 def _read_request() -> tuple[list[Any], bool, dict]:
     """(image sources, is_batch, options) from a JSON, multipart or raw-image request."""
     mimetype = request.mimetype
-    if mimetype == "application/json" or (not mimetype and request.content_length):
-        try:
-            body = request.get_json(force=True)
-        except BadRequest:
-            raise ApiError(400, "the body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(
-                400, 'the JSON body must be an object, e.g. {"image": "data:image/png;base64,..."}'
-            )
+    if _is_json():
+        body = _json_object('{"image": "data:image/png;base64,..."}')
         options = {
             "return_input": body.get("return_input", False),
             "explain": body.get("explain", False),
-            "mode": body.get("mode", "digit"),
+            "mode": _mode(body.get("mode", "digit")),
         }
         for flag in ("return_input", "explain"):
             if not isinstance(options[flag], bool):
                 raise ApiError(400, f"'{flag}' must be true or false")
-        if options["mode"] not in MODES:
-            raise ApiError(400, f"'mode' must be one of {', '.join(MODES)}")
         if "images" in body:
             images = body["images"]
             if not isinstance(images, list) or not images:
@@ -94,15 +113,14 @@ def _read_request() -> tuple[list[Any], bool, dict]:
             raise ApiError(400, "'image' must be a string (data URL or base64)")
         return [_decoded(body["image"])], False, options
     if mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
-            raise ApiError(400, "missing file field 'image' in the form")
-        return [upload.read()], False, {"mode": request.form.get("mode", request.args.get("mode", "digit"))}
+        mode = _mode(request.form.get("mode", request.args.get("mode", "digit")))
+        return [_uploaded_image()], False, {"mode": mode}
     if mimetype in IMAGE_TYPES:
+        mode = _mode(request.args.get("mode", "digit"))
         data = request.get_data(cache=False)
         if not data:
             raise ApiError(400, "the request body is empty")
-        return [data], False, {"mode": request.args.get("mode", "digit")}
+        return [data], False, {"mode": mode}
     if not mimetype:
         raise ApiError(400, "the request has no body")
     raise ApiError(
@@ -140,10 +158,7 @@ def _predict_numbers(sources: list, batch: bool) -> list[dict]:
 @bp.post("/predict")
 def predict():
     sources, batch, options = _read_request()
-    mode = options.get("mode", "digit")
-    if mode not in MODES:
-        raise ApiError(400, f"'mode' must be one of {', '.join(MODES)}")
-    if mode == "number":
+    if options["mode"] == "number":
         numbers = _predict_numbers(sources, batch)
         return jsonify(predictions=numbers) if batch else jsonify(numbers[0])
     items = []
@@ -173,17 +188,9 @@ def _digit_field(body: dict, name: str, required: bool) -> int | None:
 def feedback():
     """Store a correction: the drawing and the digit it really is."""
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
-            raise ApiError(400, "missing file field 'image' in the form")
-        source, body = upload.read(), request.form
-    elif request.mimetype == "application/json" or (not request.mimetype and request.content_length):
-        try:
-            body = request.get_json(force=True)
-        except BadRequest:
-            raise ApiError(400, "the body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, 'the JSON body must be an object, e.g. {"image": "...", "label": 3}')
+        source, body = _uploaded_image(), request.form
+    elif _is_json():
+        body = _json_object('{"image": "...", "label": 3}')
         if not isinstance(body.get("image"), str):
             raise ApiError(
                 400,

@@ -113,3 +113,9 @@ def test_api_number_mode_multipart_and_default_unchanged(client):
 def test_api_bad_mode(client):
     r = client.post("/predict", json={"image": "x", "mode": "letters"})
     assert r.status_code == 400 and "mode" in r.get_json()["error"]
+    png = to_png(written("42"))
+    form = {"image": (io.BytesIO(png), "n.png")}
+    r = client.post("/predict?mode=letters", data=form, content_type="multipart/form-data")
+    assert r.status_code == 400 and "mode" in r.get_json()["error"]
+    r = client.post("/predict?mode=letters", data=png, content_type="image/png")
+    assert r.status_code == 400 and "mode" in r.get_json()["error"]
