@@ -16,16 +16,18 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 CALIBRATION_FILE = "calibration.json"
 FEATURES_FILE = "calibration_features.npz"  # class means and shared precision, for "mahalanobis"
-RULES = ("max_probability", "entropy", "mahalanobis")
+RULES = ("max_probability", "entropy", "mahalanobis", "not_digit_class")
 REASONS = {
     "max_probability": "the model is not confident it is any digit",
     "entropy": "the model's answer is spread over several digits",
     "mahalanobis": "it is unlike every digit the model learned from",
+    "not_digit_class": "the model reads it as something other than a digit",
 }
 
 
@@ -80,8 +82,14 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     return float(total)
 
 
-def score(probabilities: np.ndarray, rule: str, features=None, means=None, precision=None) -> np.ndarray:
+def score(
+    probabilities: np.ndarray, rule: str, features=None, means=None, precision=None, not_digit=None
+) -> np.ndarray:
     """Higher means more digit-like."""
+    if rule == "not_digit_class":
+        if not_digit is None:
+            raise ValueError("the not_digit_class rule needs a model trained with a not-a-digit class")
+        return -np.asarray(not_digit, np.float64)
     if rule == "mahalanobis":
         return mahalanobis_score(features, means, precision)
     if rule == "max_probability":
@@ -117,75 +125,190 @@ class Calibration:
             apply_temperature(probabilities, self.temperature) if self.temperature != 1.0 else probabilities
         )
 
-    def rejects(self, probabilities: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+    def rejects(
+        self,
+        probabilities: np.ndarray,
+        features: np.ndarray | None = None,
+        not_digit: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Per row: True where the drawing should not get a digit (calibrated probabilities in)."""
         if self.rule is None or self.threshold is None:
             return np.zeros(len(probabilities), bool)
         if self.rule == "mahalanobis" and features is None:
             raise ValueError("the mahalanobis rule needs the model's features (re-export the LiteRT model)")
-        return score(probabilities, self.rule, features, self.means, self.precision) < self.threshold
+        s = score(probabilities, self.rule, features, self.means, self.precision, not_digit)
+        return s < self.threshold
 
     @property
     def reason(self) -> str:
         return REASONS.get(self.rule or "", "")
 
 
+class ModelOutputs(NamedTuple):
+    """What the network says about a batch of drawings (raw, before temperature)."""
+
+    probabilities: np.ndarray  # (n, 10) over the digits
+    features: np.ndarray | None  # (n, d) penultimate features, for the distance rule
+    not_digit: np.ndarray | None  # (n,) probability of "not a digit", for models that learned it
+
+
+def _rule_scores(rule: str, out: ModelOutputs, temperature: float, gaussians) -> np.ndarray:
+    probs = apply_temperature(out.probabilities, temperature)
+    means, precision = gaussians if gaussians is not None else (None, None)
+    return score(probs, rule, out.features, means, precision, out.not_digit)
+
+
 def calibrate(
-    validation: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    non_digits: np.ndarray,
-    non_digit_kinds: list[str],
+    digits_fit: dict[str, tuple[ModelOutputs, np.ndarray]],
+    digits_check: dict[str, tuple[ModelOutputs, np.ndarray]],
+    non_digits_fit: tuple[ModelOutputs, list[str]],
+    non_digits_check: tuple[ModelOutputs, list[str]],
     *,
     max_false_rejection: float = 0.01,
-    features: dict | None = None,
+    gaussians: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    """Fit the temperature, measure each rule, choose one. Inputs are raw (n, 10) probabilities.
+    """Fit the temperature, measure each rule, choose one, on separate sets for fitting and checking.
 
-    ``features`` (penultimate-layer features: "train" and "train_labels" to fit the class
-    Gaussians, "validation", "test", "non_digits") adds the mahalanobis rule; the fitted
-    means and precision are returned under ``"gaussians"`` (not JSON: saved apart).
+    ``digits_fit`` (name -> outputs, labels): real digits the threshold is set on; each
+    rule rejects at most ``max_false_rejection`` of *every* set (the first one also
+    fits the temperature). ``non_digits_fit`` chooses the rule (most rejected).
+    ``digits_check`` and ``non_digits_check`` (drawings of other writers and of other
+    non-digit generators) only measure: the rates a new user would see.
     """
-    val_p, val_y = validation
-    test_p, test_y = test
-    t = fit_temperature(val_p, val_y)
-    val_cal, test_cal, ood_cal = (apply_temperature(p, t) for p in (val_p, test_p, non_digits))
+    first = next(iter(digits_fit))
+    t = fit_temperature(digits_fit[first][0].probabilities, digits_fit[first][1])
+    everything = {**digits_fit, **digits_check}
     report: dict = {
         "temperature": t,
         "ece": {
-            "validation_before": expected_calibration_error(val_p, val_y),
-            "validation_after": expected_calibration_error(val_cal, val_y),
-            "test_before": expected_calibration_error(test_p, test_y),
-            "test_after": expected_calibration_error(test_cal, test_y),
+            f"{name}_{when}": expected_calibration_error(
+                apply_temperature(out.probabilities, t if when == "after" else 1.0), labels
+            )
+            for name, (out, labels) in everything.items()
+            for when in ("before", "after")
         },
         "max_false_rejection": max_false_rejection,
+        "counts": {name: len(labels) for name, (_, labels) in everything.items()}
+        | {"non_digits_fit": len(non_digits_fit[1]), "non_digits_check": len(non_digits_check[1])},
         "rules": {},
-        "non_digit_count": len(non_digits),
-        "mnist_test_count": len(test_y),
     }
-    kinds = np.array(non_digit_kinds)
-    rules = RULES if features is not None else tuple(r for r in RULES if r != "mahalanobis")
-    if features is not None:
-        means, precision = fit_gaussians(features["train"], features["train_labels"])
-        report["gaussians"] = {"means": means, "precision": precision}
+    out0 = digits_fit[first][0]
+    rules = [
+        r
+        for r in RULES
+        if (r != "mahalanobis" or (gaussians is not None and out0.features is not None))
+        and (r != "not_digit_class" or out0.not_digit is not None)
+    ]
     for rule in rules:
-        if rule == "mahalanobis":
-            s_val, s_test, s_ood = (
-                mahalanobis_score(features[k], means, precision) for k in ("validation", "test", "non_digits")
-            )
-        else:
-            s_val, s_test, s_ood = score(val_cal, rule), score(test_cal, rule), score(ood_cal, rule)
-        # The threshold comes from validation images; the rates are then measured on test and non-digits.
-        threshold = float(np.quantile(s_val, max_false_rejection))
-        report["rules"][rule] = {
-            "threshold": threshold,
-            "mnist_false_rejection": float((s_test < threshold).mean()),
-            "non_digit_rejection": float((s_ood < threshold).mean()),
-            "non_digit_rejection_by_kind": {
-                str(k): float((s_ood[kinds == k] < threshold).mean()) for k in sorted(set(non_digit_kinds))
-            },
-            "mnist_accuracy_kept": float((test_cal.argmax(1) == test_y)[s_test >= threshold].mean()),
-        }
-    best = max(rules, key=lambda r: report["rules"][r]["non_digit_rejection"])
+        threshold = min(
+            float(np.quantile(_rule_scores(rule, out, t, gaussians), max_false_rejection))
+            for out, _ in digits_fit.values()
+        )
+        entry: dict = {"threshold": threshold, "false_rejection": {}, "accuracy_kept": {}}
+        for name, (out, labels) in everything.items():
+            kept = _rule_scores(rule, out, t, gaussians) >= threshold
+            entry["false_rejection"][name] = float((~kept).mean())
+            entry["accuracy_kept"][name] = float(((out.probabilities.argmax(1) == labels) & kept).mean())
+        for key, (out, kinds) in (("non_digit_rejection_fit", non_digits_fit), ("", non_digits_check)):
+            rejected = _rule_scores(rule, out, t, gaussians) < threshold
+            if key:
+                entry[key] = float(rejected.mean())
+                continue
+            entry["non_digit_rejection"] = float(rejected.mean())
+            kinds = np.array(kinds)
+            entry["non_digit_rejection_by_kind"] = {
+                str(k): float(rejected[kinds == k].mean()) for k in sorted(set(kinds.tolist()))
+            }
+        report["rules"][rule] = entry
+    best = max(rules, key=lambda r: report["rules"][r]["non_digit_rejection_fit"])
     report["rule"] = best
     report["threshold"] = report["rules"][best]["threshold"]
     return report
+
+
+def run_calibration(
+    predictor,
+    *,
+    non_digits: int = 1500,
+    fit_images: int = 20000,
+    max_false_rejection: float = 0.01,
+    seed: int = 0,
+) -> tuple[dict, tuple[np.ndarray, np.ndarray] | None]:
+    """Everything ``draw2digit calibrate`` measures, for a loaded :class:`~draw2digit.predictor.Predictor`.
+
+    Fit sets: MNIST validation images and real pen digits of the tuning writers.
+    Check sets: the MNIST test set and the held-out writers' pen digits (drawn as
+    ``draw2digit evaluate --pen`` draws them), and non-digits of the "test" family.
+    Returns the report and the class Gaussians for the distance rule (or None).
+    """
+    from draw2digit import pendigits
+    from draw2digit.data import load_split
+    from draw2digit.drawing import non_digit_drawings
+    from draw2digit.evaluate import pen_drawings
+    from draw2digit.preprocess import preprocess
+    from draw2digit.train import split_train_validation
+
+    config = predictor.card.get("config", {})
+    train, validation = split_train_validation(
+        load_split("train"), config.get("validation_size", 5000), config.get("seed", 42)
+    )
+    test = load_split("test")
+
+    def raw(images: np.ndarray) -> ModelOutputs:
+        scale = 255.0 if images.dtype == np.uint8 else 1.0
+        return predictor.outputs(images.astype(np.float32) / scale, calibrated=False)
+
+    def drawn(drawings) -> tuple[ModelOutputs, np.ndarray]:
+        items = [preprocess(im) for im in drawings]
+        keep = np.array([not it.blank for it in items])
+        return raw(np.stack([it.image for it, k in zip(items, keep, strict=True) if k])), keep
+
+    pen = pendigits.load_pendigits()
+    pen_sets = {}
+    for name, writers, draw_seed in (
+        ("pen_tuning_writers", pendigits.TUNE_WRITERS, seed + 1),
+        ("pen_heldout_writers", pendigits.HELDOUT_WRITERS, seed),
+    ):
+        digits = pendigits.by_writers(pen, writers)
+        out, keep = drawn(pen_drawings(digits, seed=draw_seed))
+        pen_sets[name] = (out, np.array([d.label for d in digits])[keep])
+    non = {}
+    for family, s in (("fit", seed), ("test", seed + 1)):
+        drawings = non_digit_drawings(non_digits, seed=s, family=family)
+        out, keep = drawn([im for im, _ in drawings])
+        non[family] = (out, [k for (_, k), ok in zip(drawings, keep, strict=True) if ok])
+
+    gaussians = None
+    val_out = raw(validation.images)
+    if val_out.features is not None:
+        fit = np.random.default_rng(seed).permutation(len(train.labels))[:fit_images]
+        gaussians = fit_gaussians(raw(train.images[fit]).features, train.labels[fit])
+    report = calibrate(
+        {
+            "mnist_validation": (val_out, validation.labels),
+            "pen_tuning_writers": pen_sets["pen_tuning_writers"],
+        },
+        {
+            "mnist_test": (raw(test.images), test.labels),
+            "pen_heldout_writers": pen_sets["pen_heldout_writers"],
+        },
+        non["fit"],
+        non["test"],
+        max_false_rejection=max_false_rejection,
+        gaussians=gaussians,
+    )
+    report["pen_writers"] = {
+        "tuning": list(pendigits.TUNE_WRITERS),
+        "heldout": list(pendigits.HELDOUT_WRITERS),
+    }
+    return report, gaussians
+
+
+def save_calibration(report: dict, gaussians, folder: str | Path) -> Path:
+    """``calibration.json`` (and the class Gaussians, when the rule needs them) into a model folder."""
+    folder = Path(folder)
+    if gaussians is not None:
+        np.savez_compressed(folder / FEATURES_FILE, means=gaussians[0], precision=gaussians[1])
+    path = folder / CALIBRATION_FILE
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path

@@ -36,6 +36,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment=not args.no_augment,
         seed=args.seed,
         limit=args.limit,
+        warmup_epochs=args.warmup_epochs,
+        pen_copies=args.pen_copies,
+        non_digits=args.non_digits,
+        init_from=args.init_from,
     )
     print(f"Training into {out} with {config}", flush=True)
     card = train(config, out, verbose=2 if args.quiet else "auto")
@@ -92,73 +96,53 @@ def _print_before_after(before: dict, after: dict) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from draw2digit.calibration import CALIBRATION_FILE, FEATURES_FILE, calibrate
-    from draw2digit.data import load_split
-    from draw2digit.drawing import non_digit_drawings
+    from draw2digit.calibration import run_calibration, save_calibration
     from draw2digit.predictor import Predictor
-    from draw2digit.preprocess import preprocess
-    from draw2digit.train import split_train_validation
 
     predictor = Predictor(args.model)
-    config = predictor.card.get("config", {})
-    train, validation = split_train_validation(
-        load_split("train"), config.get("validation_size", 5000), config.get("seed", 42)
-    )
-    test = load_split("test")
-    drawings = non_digit_drawings(args.non_digits, seed=args.seed)
-    items = [preprocess(im) for im, _ in drawings]
-    keep = [i for i, it in enumerate(items) if not it.blank]
-
-    def raw(images: np.ndarray):
-        scale = 255.0 if images.dtype == np.uint8 else 1.0
-        return predictor.outputs(images.astype(np.float32) / scale, calibrated=False)
-
-    (val_p, val_f), (test_p, test_f) = raw(validation.images), raw(test.images)
-    ood_p, ood_f = raw(np.stack([items[i].image for i in keep]))
-    features = None
-    if val_f is not None:
-        fit = np.random.default_rng(args.seed).permutation(len(train.labels))[: args.fit_images]
-        features = {
-            "train": raw(train.images[fit])[1],
-            "train_labels": train.labels[fit],
-            "validation": val_f,
-            "test": test_f,
-            "non_digits": ood_f,
-        }
-    report = calibrate(
-        (val_p, validation.labels),
-        (test_p, test.labels),
-        ood_p,
-        [drawings[i][1] for i in keep],
+    report, gaussians = run_calibration(
+        predictor,
+        non_digits=args.non_digits,
+        fit_images=args.fit_images,
         max_false_rejection=args.max_false_rejection,
-        features=features,
+        seed=args.seed,
     )
-    out = Path(args.out) if args.out else predictor.model_path.parent / CALIBRATION_FILE
-    gaussians = report.pop("gaussians", None)
-    if gaussians is not None:
-        np.savez_compressed(out.parent / FEATURES_FILE, **gaussians)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    folder = Path(args.out) if args.out else predictor.model_path.parent
+    if folder.suffix == ".json":  # --out named the file, as it used to
+        folder = folder.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    out = save_calibration(report, gaussians, folder)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    ece = report["ece"]
-    print(f"Temperature {report['temperature']:.3f} (fitted on {len(validation.labels)} validation images)")
+    ece, n = report["ece"], report["counts"]
     print(
-        f"Expected calibration error, MNIST test: {100 * ece['test_before']:.2f} % before, "
-        f"{100 * ece['test_after']:.2f} % after"
+        f"Temperature {report['temperature']:.3f} (fitted on {n['mnist_validation']} MNIST validation images)"
     )
     print(
-        f"\nRejection rules, threshold set so at most {100 * args.max_false_rejection:.1f} % of validation "
-        f"digits are rejected; rates on the MNIST test set and {len(keep)} non-digit drawings:"
+        f"Expected calibration error: MNIST test {100 * ece['mnist_test_before']:.2f} % before, "
+        f"{100 * ece['mnist_test_after']:.2f} % after; held-out pen digits "
+        f"{100 * ece['pen_heldout_writers_before']:.2f} % before, "
+        f"{100 * ece['pen_heldout_writers_after']:.2f} % after"
     )
-    print(f"  {'rule':<18}{'MNIST rejected':>16}{'non-digits rejected':>21}   by kind")
+    print(
+        f"\nRejection rules, each threshold set so at most {100 * args.max_false_rejection:.1f} % "
+        "of MNIST validation digits and of the tuning writers' pen digits are rejected.\n"
+        f"Checked on the MNIST test set, {n['pen_heldout_writers']} pen digits of held-out writers, "
+        f"and {n['non_digits_check']} non-digits from generators, glyphs, fonts and shapes not used "
+        f"to fit ({n['non_digits_fit']} fit-family non-digits choose the rule):"
+    )
+    print(
+        f"  {'rule':<17}{'MNIST rej.':>11}{'pen rej.':>10}{'non-digits rej.':>17}"
+        f"{'(fit family)':>14}   by kind"
+    )
     for rule, r in report["rules"].items():
         kinds = ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["non_digit_rejection_by_kind"].items())
         mark = " (chosen)" if rule == report["rule"] else ""
+        fr = r["false_rejection"]
         print(
-            f"  {rule:<18}{100 * r['mnist_false_rejection']:>15.2f}%{100 * r['non_digit_rejection']:>20.1f}%"
+            f"  {rule:<17}{100 * fr['mnist_test']:>10.2f}%{100 * fr['pen_heldout_writers']:>9.2f}%"
+            f"{100 * r['non_digit_rejection']:>16.1f}%{100 * r['non_digit_rejection_fit']:>13.1f}%"
             f"   {kinds}{mark}"
         )
     print(f"\nWrote {out}")
@@ -173,6 +157,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from draw2digit.evaluate import (
         evaluate_arrays,
         number_accuracy,
+        pen_accuracy,
         plot_confusion,
         plot_mistakes,
         plot_per_class,
@@ -180,6 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     from draw2digit.predictor import Predictor
 
+    writers = _writers(args.writers)  # a typo fails before minutes of work
     predictor = Predictor(args.model, backend=args.backend)
     test = load_split("test")
     started = time.perf_counter()
@@ -201,8 +187,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     if args.baseline:
         result["baseline"] = _compare(predictor, Predictor(args.baseline), test, args.corrections)
+    if args.pen or args.numbers:
+        from draw2digit import pendigits
+
+        pen = pendigits.by_writers(pendigits.load_pendigits(), writers)
+    if args.pen:
+        pen_report = pen_accuracy(predictor, pen, seed=args.seed)
+        result["pen"] = pen_report.to_dict()
     if args.numbers:
-        result["numbers"] = number_accuracy(predictor, test.images, test.labels, count=args.numbers)
+        if args.numbers_from == "mnist":
+            result["numbers"] = number_accuracy(predictor, test.images, test.labels, count=args.numbers)
+        else:
+            result["numbers"] = number_accuracy(
+                predictor,
+                pen,
+                [d.label for d in pen],
+                count=args.numbers,
+                seed=args.seed,
+                compose=pendigits.compose_number,
+            )
     if args.figures:
         fig_dir = Path(args.figures)
         fig_dir.mkdir(parents=True, exist_ok=True)
@@ -215,6 +218,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"Model: {predictor.model_path} ({args.backend}), scored in {seconds:.1f} s\n")
+    if args.pen:
+        print(pen_report.table())
+        print("\nMNIST test set")
     print(report.table())
     if args.redrawn:
         r = result["redrawn"]
@@ -233,7 +239,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"\nAgainst the baseline {args.baseline} (before) — this model is after:")
         _print_before_after(result["baseline"]["before"], result["baseline"]["after"])
     if args.numbers:
-        print(f"\nNumbers written side by side (number mode), {args.numbers} per length:")
+        source = "MNIST test digits" if args.numbers_from == "mnist" else "held-out writers' pen digits"
+        print(f"\nNumbers of {source} written side by side (number mode), {args.numbers} per length:")
         for n, r in result["numbers"].items():
             print(
                 f"  {n} digits: {100 * r['sequence_accuracy']:6.2f} % read exactly "
@@ -242,6 +249,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for f in result.get("figures", []):
         print(f"Wrote {f}")
     return 0
+
+
+def _writers(text: str) -> tuple[int, ...]:
+    """``heldout`` (default), ``tuning``, ``all`` or a comma-separated list of writer numbers."""
+    from draw2digit import pendigits
+
+    named = {
+        "heldout": pendigits.HELDOUT_WRITERS,
+        "tuning": pendigits.TUNE_WRITERS,
+        "all": pendigits.WRITERS,
+    }
+    if text in named:
+        return named[text]
+    try:
+        writers = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise CLIError(f"--writers takes heldout, tuning, all or numbers like 5,7,14, not {text!r}") from None
+    if not writers or not set(writers) <= set(pendigits.WRITERS):
+        raise CLIError(f"--writers: writers are numbered {pendigits.WRITERS[0]} to {pendigits.WRITERS[-1]}")
+    return writers
 
 
 def _compare(model, baseline, test, corrections_db: str | None) -> dict:
@@ -446,6 +473,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=32, help="filters in the first block (default 32)")
     p.add_argument("--limit", type=int, help="train on only N images (a quick try)")
     p.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
+    p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up before the cosine decay")
+    p.add_argument(
+        "--pen-copies",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N augmented drawings of each real pen digit",
+    )
+    p.add_argument(
+        "--non-digits",
+        type=int,
+        default=0,
+        metavar="N",
+        help='add N drawings of an 11th class, "not a digit"',
+    )
+    p.add_argument("--init-from", metavar="MODEL", help="start from this model's weights (fine-tune)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -463,8 +506,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--tilt", type=float, default=0.0, metavar="DEG", help="with --redrawn: rotate and slant too"
     )
     p.add_argument(
+        "--pen", action="store_true", help="also score real pen digits of held-out writers (the headline)"
+    )
+    p.add_argument(
+        "--writers",
+        default="heldout",
+        help="pen writers for --pen and --numbers: heldout (default), tuning, all, or e.g. 5,7,14",
+    )
+    p.add_argument(
         "--numbers", type=int, default=0, metavar="N", help="also score N composed numbers per length"
     )
+    p.add_argument(
+        "--numbers-from", choices=["pen", "mnist"], default="pen", help="digits for --numbers (default: pen)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for the drawings' styles (default 0)")
     p.add_argument("--baseline", metavar="MODEL", help="also score this model, e.g. the one fine-tuned from")
     p.add_argument(
         "--corrections", metavar="DB", help="corrections database (default $DRAW2DIGIT_FEEDBACK_DB)"

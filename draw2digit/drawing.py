@@ -265,6 +265,22 @@ _FONTS = (
     "cmss10.ttf",
     "STIXGeneral.ttf",
 )
+#: Non-digits come in two families that share nothing: "fit" (used to train the
+#: not-a-digit class and to choose the rejection rule) and "test" (other glyphs,
+#: other fonts, other shapes, another kind of scribble), so the rejection rate is
+#: measured on kinds of drawing the model and its rule never saw.
+NON_DIGIT_FAMILIES = {
+    "fit": {
+        "glyphs": "ACEFHKMNPRacefhkmn#@%&*?!+",
+        "fonts": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "cmss10.ttf"),
+        "shapes": ("square", "triangle", "star", "cross", "spiral", "arrow", "hash"),
+    },
+    "test": {
+        "glyphs": "UVWXYprvwxy=<>{}[]~^",
+        "fonts": ("DejaVuSerif-Italic.ttf", "DejaVuSansMono.ttf", "STIXGeneral.ttf", "cmr10.ttf"),
+        "shapes": ("pentagon", "hexagon", "heart", "zigzag", "smiley", "check", "lightning", "grid"),
+    },
+}
 
 
 def _font(name: str, size: int):
@@ -275,13 +291,22 @@ def _font(name: str, size: int):
     return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
 
 
-def non_digit_drawings(count: int, seed: int = 0, canvas: int = 280) -> list[tuple[Image.Image, str]]:
+def non_digit_drawings(
+    count: int, seed: int = 0, canvas: int = 280, family: str | None = None
+) -> list[tuple[Image.Image, str]]:
     """Drawings that are not digits, with their kind: letter or symbol, scribble, shape.
 
     Letters and symbols come in several fonts and stroke widths; scribbles are
-    smooth random pen paths; shapes are squares, triangles, stars, crosses,
-    spirals and arrows (no circles or single lines: those are fair 0s and 1s).
+    random pen paths; shapes are polygons, stars, crosses, spirals, arrows and the
+    like (no circles or single lines: those are fair 0s and 1s). ``family`` is
+    ``"fit"`` or ``"test"`` (see :data:`NON_DIGIT_FAMILIES`); ``None`` mixes the
+    fit family's shapes with every glyph and font, as before the split.
     """
+    if family is not None and family not in NON_DIGIT_FAMILIES:
+        raise ValueError(f"family must be one of {sorted(NON_DIGIT_FAMILIES)}, not {family!r}")
+    spec = NON_DIGIT_FAMILIES.get(family or "fit")
+    glyphs = NON_DIGIT_GLYPHS if family is None else spec["glyphs"]
+    fonts = _FONTS if family is None else spec["fonts"]
     rng = np.random.default_rng(seed)
     out: list[tuple[Image.Image, str]] = []
     kinds = ["glyph", "scribble", "shape"]
@@ -289,8 +314,8 @@ def non_digit_drawings(count: int, seed: int = 0, canvas: int = 280) -> list[tup
         kind = kinds[k % 3]
         if kind == "glyph":
             im = Image.new("RGBA", (canvas, canvas), (0, 0, 0, 0))
-            glyph = str(rng.choice(list(NON_DIGIT_GLYPHS)))
-            font = _font(str(rng.choice(_FONTS)), int(rng.uniform(0.45, 0.8) * canvas))
+            glyph = str(rng.choice(list(glyphs)))
+            font = _font(str(rng.choice(fonts)), int(rng.uniform(0.45, 0.8) * canvas))
             draw = ImageDraw.Draw(im)
             x, y = canvas * rng.uniform(0.3, 0.7), canvas * rng.uniform(0.35, 0.65)
             draw.text(
@@ -304,23 +329,41 @@ def non_digit_drawings(count: int, seed: int = 0, canvas: int = 280) -> list[tup
             )
             out.append((im, "letter or symbol"))
         elif kind == "scribble":
-            n = int(rng.integers(6, 14))
-            pts = rng.uniform(0.15, 0.85, size=(n, 2)) * canvas
-            t = np.linspace(0, n - 1, 12 * n)
-            path = np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
-            path = ndimage.gaussian_filter1d(path, 4, axis=0)
-            out.append(
-                (render_strokes([[tuple(p) for p in path]], canvas, float(rng.uniform(6, 26))), "scribble")
-            )
+            path = _turtle_scribble(rng, canvas) if family == "test" else _smooth_scribble(rng, canvas)
+            out.append((render_strokes([path], canvas, float(rng.uniform(6, 26))), "scribble"))
         else:
-            out.append((render_strokes(_shape(rng, canvas), canvas, float(rng.uniform(6, 26))), "shape"))
+            name = str(rng.choice(spec["shapes"]))
+            out.append(
+                (render_strokes(_shape(rng, canvas, name), canvas, float(rng.uniform(6, 26))), "shape")
+            )
     return out
 
 
-def _shape(rng: np.random.Generator, canvas: int) -> list[Stroke]:
+def _smooth_scribble(rng: np.random.Generator, canvas: int) -> Stroke:
+    n = int(rng.integers(6, 14))
+    pts = rng.uniform(0.15, 0.85, size=(n, 2)) * canvas
+    t = np.linspace(0, n - 1, 12 * n)
+    path = np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
+    return [tuple(p) for p in ndimage.gaussian_filter1d(path, 4, axis=0)]
+
+
+def _turtle_scribble(rng: np.random.Generator, canvas: int) -> Stroke:
+    """A pen that keeps turning: loops and curls, kept inside the pad."""
+    pos = np.array([0.5, 0.5]) * canvas
+    heading, turn = rng.uniform(0, 2 * np.pi), 0.0
+    step = canvas * rng.uniform(0.012, 0.02)
+    pts = [tuple(pos)]
+    for _ in range(int(rng.integers(120, 260))):
+        turn = 0.85 * turn + rng.normal(0, 0.12)
+        heading += turn
+        pos = np.clip(pos + step * np.array([np.cos(heading), np.sin(heading)]), 0.12 * canvas, 0.88 * canvas)
+        pts.append(tuple(pos))
+    return [(float(x), float(y)) for x, y in pts]
+
+
+def _shape(rng: np.random.Generator, canvas: int, name: str) -> list[Stroke]:
     c = canvas / 2 + rng.uniform(-0.1, 0.1, 2) * canvas
     r = canvas * rng.uniform(0.22, 0.38)
-    name = str(rng.choice(["square", "triangle", "star", "cross", "spiral", "arrow", "hash"]))
     rot = rng.uniform(0, 2 * np.pi)
 
     def polygon(radii: list[float], turns: int = 1) -> Stroke:
@@ -335,6 +378,38 @@ def _shape(rng: np.random.Generator, canvas: int) -> list[Stroke]:
         return [polygon([r] * 4)]
     if name == "triangle":
         return [polygon([r] * 3)]
+    if name == "pentagon":
+        return [polygon([r] * 5)]
+    if name == "hexagon":
+        return [polygon([r] * 6)]
+    if name == "heart":
+        t = np.linspace(0, 2 * np.pi, 80)
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        return [[(float(c[0] + r * a / 16), float(c[1] + r * b / 16)) for a, b in zip(x, y, strict=True)]]
+    if name == "zigzag":
+        k = int(rng.integers(4, 7))
+        return [[(float(c[0] - r + 2 * r * i / k), float(c[1] + (r / 2) * (-1) ** i)) for i in range(k + 1)]]
+    if name == "smiley":
+        face = _arc(c[0], c[1], r, r, 0, 360, 48)
+        mouth = _arc(c[0], c[1], 0.55 * r, 0.5 * r, 20, 160, 16)
+        eyes = [[(c[0] - 0.35 * r, c[1] - 0.3 * r)], [(c[0] + 0.35 * r, c[1] - 0.3 * r)]]
+        return [face, mouth, *eyes]
+    if name == "check":
+        return [[(c[0] - r, c[1]), (c[0] - 0.3 * r, c[1] + 0.7 * r), (c[0] + r, c[1] - r)]]
+    if name == "lightning":
+        return [
+            [
+                (c[0] + 0.3 * r, c[1] - r),
+                (c[0] - 0.4 * r, c[1] + 0.1 * r),
+                (c[0] + 0.4 * r, c[1] - 0.1 * r),
+                (c[0] - 0.3 * r, c[1] + r),
+            ]
+        ]
+    if name == "grid":
+        lines = np.linspace(-r, r, 4)
+        return [[(c[0] + v, c[1] - r), (c[0] + v, c[1] + r)] for v in lines] + [
+            [(c[0] - r, c[1] + v), (c[0] + r, c[1] + v)] for v in lines
+        ]
     if name == "star":
         return [polygon([r, 0.4 * r] * 5)]
     if name == "cross":

@@ -242,21 +242,26 @@ def redrawn_accuracy(
 
 def number_accuracy(
     predictor,
-    images: np.ndarray,
+    images,
     labels: np.ndarray,
     *,
     count: int = 500,
     lengths=(2, 3, 4, 5),
     seed: int = 0,
+    compose=None,
 ) -> dict[int, dict]:
-    """Sequence accuracy of number mode on MNIST test digits written side by side.
+    """Sequence accuracy of number mode on digits written side by side.
 
-    For each length, ``count`` numbers are composed by :func:`draw2digit.drawing.compose_number`
-    (random gaps from a slight overlap to a wide space, sizes and baselines). A number counts
-    only when every digit is read and none is missed or added.
+    For each length, ``count`` numbers are composed by ``compose`` (default
+    :func:`draw2digit.drawing.compose_number` for MNIST images; pass
+    :func:`draw2digit.pendigits.compose_number` with pen digits as ``images``):
+    random gaps from a slight overlap to a wide space, sizes and baselines. A
+    number counts only when every digit is read and none is missed or added.
     """
-    from draw2digit.drawing import compose_number
+    if compose is None:
+        from draw2digit.drawing import compose_number as compose
 
+    labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     out = {}
     for n in lengths:
@@ -264,7 +269,7 @@ def number_accuracy(
         for _ in range(count):
             idx = rng.choice(len(labels), size=n, replace=False)
             truth = "".join(str(int(labels[i])) for i in idx)
-            result = predictor.predict_number(compose_number([images[i] for i in idx], rng))
+            result = predictor.predict_number(compose([images[i] for i in idx], rng))
             right += result.number == truth
             segmented += len(result.digits) == n
         out[n] = {
@@ -273,3 +278,91 @@ def number_accuracy(
             "digit_count_correct": segmented / count,
         }
     return out
+
+
+def pen_drawings(digits, *, seed: int = 0, canvas: int = 280, tilt: float = 12.0) -> list:
+    """Each real pen digit drawn once on a canvas-sized pad, with a seeded random style."""
+    from draw2digit.pendigits import draw_pen_digit, random_style
+
+    rng = np.random.default_rng(seed)
+    return [draw_pen_digit(d, random_style(rng, canvas, tilt), canvas) for d in digits]
+
+
+@dataclass
+class PenReport:
+    """Real pen drawings by held-out writers, as the page would send them."""
+
+    count: int
+    accuracy: float  # digit given and right ("not a digit" counts as wrong)
+    top_accuracy: float  # the model's top digit right, rule or not
+    false_rejection: float  # real digits called "not a digit"
+    per_digit: list[float]  # accuracy per true digit
+    per_writer: dict[int, float]
+    confusion: np.ndarray  # (10, 11): rows true, columns predicted; the last column is "not a digit"
+    writers: list[int]
+    mistakes: list[tuple[int, int, int]]  # (index, true, predicted or -1 for rejected)
+
+    def to_dict(self) -> dict:
+        return {
+            "count": self.count,
+            "accuracy": self.accuracy,
+            "top_accuracy": self.top_accuracy,
+            "false_rejection": self.false_rejection,
+            "per_digit": self.per_digit,
+            "per_writer": {str(k): v for k, v in self.per_writer.items()},
+            "confusion": self.confusion.tolist(),
+            "writers": self.writers,
+        }
+
+    def table(self) -> str:
+        lines = [
+            f"Real pen drawings by {len(self.writers)} held-out writers {self.writers}: {self.count} digits",
+            f"  right (with the not-a-digit rule on): {100 * self.accuracy:.2f} %",
+            f"  top digit right (rule off):           {100 * self.top_accuracy:.2f} %",
+            f"  real digits called not a digit:       {100 * self.false_rejection:.2f} %",
+            "",
+            "digit  drawings  right     most often read as",
+        ]
+        for d in range(NUM_CLASSES):
+            row = self.confusion[d].copy()
+            row[d] = 0
+            other = int(row.argmax())
+            name = "not a digit" if other == NUM_CLASSES else str(other)
+            confused = f"{name} ({row[other]})" if row[other] else "-"
+            lines.append(
+                f"{d:>5}  {int(self.confusion[d].sum()):>8}  {100 * self.per_digit[d]:6.2f} %  {confused}"
+            )
+        lines += ["", "writer  " + "  ".join(f"{w:>5}" for w in self.per_writer)]
+        lines.append("right % " + "  ".join(f"{100 * v:5.1f}" for v in self.per_writer.values()))
+        lines += ["", "Confusion matrix (rows: true, columns: predicted, x = not a digit)"]
+        lines.append("      " + "".join(f"{d:>6}" for d in range(NUM_CLASSES)) + f"{'x':>6}")
+        for d in range(NUM_CLASSES):
+            lines.append(f"{d:>5} " + "".join(f"{int(v):>6}" for v in self.confusion[d]))
+        return "\n".join(lines)
+
+
+def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = None) -> PenReport:
+    """How the whole pipeline reads real pen digits: drawn as canvas images, preprocessed, predicted."""
+    from draw2digit.preprocess import preprocess
+
+    drawings = drawings if drawings is not None else pen_drawings(digits, seed=seed)
+    preds = predictor.predict_preprocessed([preprocess(d) for d in drawings])
+    truth = np.array([d.label for d in digits])
+    given = np.array([NUM_CLASSES if p.digit is None else p.digit for p in preds])
+    top = np.array([-1 if p.blank else int(np.argmax(p.probabilities)) for p in preds])
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES + 1), np.int64)
+    np.add.at(confusion, (truth, given), 1)
+    writers = np.array([d.writer for d in digits])
+    right = given == truth
+    wrong = np.flatnonzero(~right)
+    return PenReport(
+        count=len(digits),
+        accuracy=float(right.mean()),
+        top_accuracy=float((top == truth).mean()),
+        false_rejection=float(np.mean([p.rejected or p.blank for p in preds])),
+        per_digit=[float(right[truth == c].mean()) for c in range(NUM_CLASSES)],
+        per_writer={int(w): float(right[writers == w].mean()) for w in sorted(set(writers.tolist()))},
+        confusion=confusion,
+        writers=sorted({int(w) for w in writers}),
+        mistakes=[(int(i), int(truth[i]), -1 if given[i] == NUM_CLASSES else int(given[i])) for i in wrong],
+    )

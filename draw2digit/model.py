@@ -23,13 +23,16 @@ def conv_bn(x, filters: int, kernel: int, strides: int = 1, padding: str = "same
     return layers.Activation("relu")(x)
 
 
-def build_model(width: int = 32, dropout: float = 0.4, bn_momentum: float = 0.99) -> keras.Model:
+def build_model(
+    width: int = 32, dropout: float = 0.4, bn_momentum: float = 0.99, classes: int = NUM_CLASSES
+) -> keras.Model:
     """Three conv blocks (28 -> 14 -> 7 -> 1), batch norm, dropout, a softmax.
 
     Strided 5x5 convolutions replace max pooling: they learn their own
     downsampling, which is what lifts well-built single MNIST CNNs past 99.6 %.
     ``bn_momentum`` must let batch norm's moving statistics settle within the
-    run; :func:`draw2digit.train.train` lowers it for short runs.
+    run; :func:`draw2digit.train.train` lowers it for short runs. ``classes`` is 11
+    for a model that also learned "not a digit" (outlier exposure): the last class.
     """
     m = bn_momentum
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
@@ -44,5 +47,5 @@ def build_model(width: int = 32, dropout: float = 0.4, bn_momentum: float = 0.99
     x = conv_bn(x, 4 * width, 7, padding="valid", momentum=m)  # 1x1
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="draw2digit_cnn")

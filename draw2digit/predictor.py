@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from draw2digit._native import import_tensorflow, quiet_native_stderr
-from draw2digit.calibration import Calibration
+from draw2digit.calibration import Calibration, ModelOutputs
 from draw2digit.preprocess import ImageInput, Preprocessed, preprocess
 
 ENV_MODEL = "DRAW2DIGIT_MODEL"
@@ -126,7 +126,8 @@ class _LiteRTRunner:
             interp = self._interpreter_cls(model_content=self._model, num_threads=1)
             interp.allocate_tensors()
             inp = interp.get_input_details()[0]
-            outs = sorted(interp.get_output_details(), key=lambda d: d["shape"][-1] != 10)
+            # probabilities (10 digits, or 11 with "not a digit") first, then the features
+            outs = sorted(interp.get_output_details(), key=lambda d: d["shape"][-1] not in (10, 11))
             probs = outs[0]["index"]
             feats = outs[1]["index"] if len(outs) > 1 else None  # models exported before features had one
             state = self._local.state = [interp, inp["index"], probs, feats, 1]
@@ -203,8 +204,13 @@ class Predictor:
         """
         return self.outputs(images, calibrated)[0]
 
-    def outputs(self, images: np.ndarray, calibrated: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """(probabilities, penultimate features) for MNIST-style images; see :meth:`probabilities`."""
+    def outputs(self, images: np.ndarray, calibrated: bool = True) -> ModelOutputs:
+        """Probabilities, penultimate features and "not a digit" for MNIST-style images.
+
+        A model trained with non-digit drawings has an eleventh class; its digit
+        probabilities are renormalized over the ten digits, and the eleventh is
+        returned apart for the rejection rule.
+        """
         x = np.asarray(images, dtype=np.float32)
         if x.ndim == 2:
             x = x[None]
@@ -213,11 +219,15 @@ class Predictor:
         if x.shape[1:] != (28, 28, 1):
             raise ValueError(f"expected (n, 28, 28[, 1]) images, got {np.asarray(images).shape}")
         if len(x) == 0:
-            return np.zeros((0, 10), np.float32), None
+            return ModelOutputs(np.zeros((0, 10), np.float32), None, None)
         parts = [self._run(x[i : i + MAX_BATCH]) for i in range(0, len(x), MAX_BATCH)]
         raw = np.concatenate([p for p, _ in parts])
         features = None if parts[0][1] is None else np.concatenate([f for _, f in parts])
-        return (self.calibration.apply(raw) if calibrated else raw), features
+        not_digit = None
+        if raw.shape[1] > 10:
+            not_digit = raw[:, 10].copy()
+            raw = raw[:, :10] / np.maximum(raw[:, :10].sum(axis=1, keepdims=True), 1e-12)
+        return ModelOutputs(self.calibration.apply(raw) if calibrated else raw, features, not_digit)
 
     def predict(self, source: ImageInput) -> Prediction:
         """One drawing in any form :func:`~draw2digit.preprocess.preprocess` accepts."""
@@ -245,8 +255,9 @@ class Predictor:
 
     def predict_preprocessed(self, items: Sequence[Preprocessed]) -> list[Prediction]:
         todo = [i for i, p in enumerate(items) if not p.blank]
-        probs, features = self.outputs(np.stack([items[i].image for i in todo])) if todo else (None, None)
-        rejected = self.calibration.rejects(probs, features) if todo else None
+        out = self.outputs(np.stack([items[i].image for i in todo])) if todo else None
+        probs = out.probabilities if out else None
+        rejected = self.calibration.rejects(probs, out.features, out.not_digit) if out else None
         results: list[Prediction] = []
         row = 0
         for p in items:

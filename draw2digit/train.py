@@ -28,6 +28,7 @@ MODEL_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 CARD_FILE = "model_card.json"
 HISTORY_PLOT = "training_history.png"
+NOT_A_DIGIT = 10  # the eleventh class of a model trained with non-digit drawings
 
 
 @dataclass
@@ -46,6 +47,10 @@ class TrainConfig:
     shear_degrees: float = 10.0
     seed: int = 42
     limit: int | None = None  # train on the first N shuffled images (quick runs, tests)
+    pen_copies: int = 0  # augmented canvas drawings of each real pen digit of the fit writers
+    pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
+    non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
+    init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
     extra: dict = field(default_factory=dict)
 
 
@@ -121,6 +126,105 @@ def random_affine(images, config: TrainConfig, seed: int):
     )
 
 
+def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    kind, payload, seed = args
+    if kind == "pen":
+        from draw2digit.pendigits import render_training_set
+
+        digits, copies = payload
+        return render_training_set(digits, copies, seed)
+    from draw2digit.drawing import non_digit_drawings
+    from draw2digit.preprocess import preprocess
+
+    items = [preprocess(im) for im, _ in non_digit_drawings(payload, seed=seed, canvas=140, family="fit")]
+    images = np.stack([np.uint8(np.round(p.image * 255)) for p in items if not p.blank])
+    return images, np.full(len(images), NOT_A_DIGIT, np.uint8)
+
+
+def _rendered(
+    kind: str, payload, count_key: str, seed: int, workers: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render in ``workers`` processes, cached on disk: the same inputs give the same file."""
+    import hashlib
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from draw2digit.data import cache_dir
+
+    folder = cache_dir().parent / "renders"
+    key = hashlib.sha256(f"{kind}|{count_key}|{seed}|{__version__}".encode()).hexdigest()[:16]
+    path = folder / f"{kind}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as f:
+            return f["images"], f["labels"]
+    if kind == "pen":
+        digits, copies = payload
+        chunks = [("pen", (digits[i::workers], copies), seed * 100 + i) for i in range(workers)]
+    else:
+        share = -(-payload // workers)
+        chunks = [("non_digit", share, seed * 100 + i) for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(_render_chunk, chunks))
+    images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, images=images, labels=labels)
+    return images, labels
+
+
+def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None, dict]:
+    """Real pen digits (augmented, drawn like a canvas) and non-digit drawings, with their card entry."""
+    pen = other = None
+    card: dict = {}
+    if config.pen_copies:
+        from draw2digit import pendigits
+
+        writers = tuple(config.pen_writers or pendigits.FIT_WRITERS)
+        digits = pendigits.by_writers(pendigits.load_pendigits(), writers)
+        images, labels = _rendered(
+            "pen", (digits, config.pen_copies), f"{writers}|{config.pen_copies}", config.seed
+        )
+        pen = Split(images, labels)
+        card["pen_digits"] = {
+            "dataset": "UCI Pen-Based Recognition of Handwritten Digits (pendigits-orig.tra), "
+            + pendigits.LICENSE,
+            "sha256": pendigits.TRAIN_SHA256,
+            "writers": list(writers),
+            "tuning_writers": list(pendigits.TUNE_WRITERS),
+            "heldout_writers": list(pendigits.HELDOUT_WRITERS),
+            "digits": len(digits),
+            "augmented_drawings": len(labels),
+            "copies_per_digit": config.pen_copies,
+        }
+    if config.non_digits:
+        images, labels = _rendered("non_digit", config.non_digits, str(config.non_digits), config.seed)
+        other = Split(images, labels)
+        card["non_digits"] = {
+            "source": "drawing.non_digit_drawings(family='fit'): letters and symbols in matplotlib's DejaVu "
+            "and Computer Modern fonts (Bitstream Vera / DejaVu license, OFL), scribbles, shapes; made here",
+            "drawings": len(labels),
+            "class": NOT_A_DIGIT,
+        }
+    return pen, other, card
+
+
+def init_weights(model, source: str | Path) -> None:
+    """Copy weights layer by layer; a ten-class head seeds the first ten columns of an eleven-class one."""
+    import keras
+
+    from draw2digit.predictor import resolve_model_path
+
+    old = keras.saving.load_model(resolve_model_path(source, ".keras"), compile=False)
+    for new_layer, old_layer in zip(model.layers, old.layers, strict=True):
+        weights = old_layer.get_weights()
+        target = new_layer.get_weights()
+        if all(w.shape == t.shape for w, t in zip(weights, target, strict=True)):
+            new_layer.set_weights(weights)
+        else:  # the classifier head grew a class
+            kernel, bias = target
+            kernel[:, : weights[0].shape[1]], bias[: weights[1].shape[0]] = weights
+            new_layer.set_weights([kernel, bias])
+
+
 def make_dataset(split: Split, config: TrainConfig, *, training: bool):
     tf = import_tensorflow()
 
@@ -181,6 +285,11 @@ def train(
     train_split = train_split if train_split is not None else load_split("train")
     test_split = test_split if test_split is not None else load_split("test")
     tr, va = split_train_validation(train_split, config.validation_size, config.seed, config.limit)
+    mnist_train_images = len(tr.labels)
+    pen, other, extra_card = extra_training_data(config)
+    for part in (pen, other):
+        if part is not None:
+            tr = Split(np.concatenate([tr.images, part.images]), np.concatenate([tr.labels, part.labels]))
 
     train_ds = make_dataset(tr, config, training=True)
     val_ds = make_dataset(va, config, training=False)
@@ -189,7 +298,10 @@ def train(
     # Batch norm's moving averages span ~1/(1 - momentum) steps: keep that under a
     # tenth of the run, or a short run is evaluated with unsettled statistics.
     bn_momentum = min(0.99, 1.0 - 10.0 / (config.epochs * steps))
-    model = build_model(width=config.width, dropout=config.dropout, bn_momentum=bn_momentum)
+    classes = 11 if config.non_digits else 10
+    model = build_model(width=config.width, dropout=config.dropout, bn_momentum=bn_momentum, classes=classes)
+    if config.init_from:
+        init_weights(model, config.init_from)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps)),
         loss="sparse_categorical_crossentropy",
@@ -218,7 +330,7 @@ def train(
     plot_history(hist, out / HISTORY_PLOT)
 
     x_test = test_split.images.astype("float32")[..., None] / 255.0
-    probs = model.predict(x_test, batch_size=512, verbose=0)
+    probs = model.predict(x_test, batch_size=512, verbose=0)[:, :10]
     report = evaluate_arrays(probs, test_split.labels)
     card = {
         "name": "draw2digit_cnn",
@@ -228,10 +340,12 @@ def train(
         "data": {
             "dataset": "MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
             "sha256": dataset_checksums(),
-            "train_images": len(tr.labels),
+            "train_images": mnist_train_images,
             "validation_images": len(va.labels),
             "test_images": len(test_split.labels),
+            **extra_card,
         },
+        "classes": classes,
         "parameters": int(model.count_params()),
         "batch_norm_momentum": round(bn_momentum, 4),
         "config": asdict(config),

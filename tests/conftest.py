@@ -35,6 +35,18 @@ def mnist_dir() -> Path:
     raise AssertionError  # unreachable
 
 
+@pytest.fixture(scope="session")
+def pen_digits():
+    """The real pen digits (UCI pendigits, 30 writers) from ../shared or $DRAW2DIGIT_PENDIGITS_DIR."""
+    from draw2digit import pendigits
+
+    try:
+        return pendigits.load_pendigits()
+    except data.DataError as exc:
+        missing(f"pen digits: {exc}")
+        raise AssertionError from exc  # unreachable
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_env(monkeypatch, tmp_path_factory, request):
     """Tests never download and never touch the user's cache."""

@@ -10,6 +10,7 @@ import pytest
 
 from draw2digit.calibration import (
     Calibration,
+    ModelOutputs,
     apply_temperature,
     calibrate,
     expected_calibration_error,
@@ -38,13 +39,42 @@ def test_ece_is_zero_for_a_perfect_confident_model():
     assert expected_calibration_error(probs, np.arange(100) % 10) == 0
 
 
+def outputs(probs, not_digit=None) -> ModelOutputs:
+    return ModelOutputs(probs, None, not_digit)
+
+
 def test_calibrate_chooses_from_measured_rates(rng):
     digits = np.eye(10)[rng.integers(0, 10, 2000)] * 0.9 + 0.01
-    odd = np.full((300, 10), 0.1)
-    report = calibrate((digits, digits.argmax(1)), (digits, digits.argmax(1)), odd, ["shape"] * 300)
-    assert report["rule"] in report["rules"]
-    chosen = report["rules"][report["rule"]]
-    assert chosen["mnist_false_rejection"] <= 0.01 and chosen["non_digit_rejection"] == 1.0
+    # A not-a-digit output that separates perfectly, and probabilities that do not separate at all:
+    # the rule chosen must be the one that measures best on the fit non-digits.
+    sure = outputs(digits, rng.uniform(0, 0.1, 2000))
+    odd = outputs(digits[:300], rng.uniform(0.5, 1.0, 300))
+    report = calibrate(
+        {"mnist_validation": (sure, digits.argmax(1))},
+        {"mnist_test": (sure, digits.argmax(1))},
+        (odd, ["shape"] * 300),
+        (odd, ["shape"] * 300),
+    )
+    assert set(report["rules"]) == {"max_probability", "entropy", "not_digit_class"}
+    assert report["rule"] == "not_digit_class"
+    chosen = report["rules"]["not_digit_class"]
+    assert chosen["false_rejection"]["mnist_test"] <= 0.01 and chosen["non_digit_rejection"] == 1.0
+    assert report["rules"]["max_probability"]["non_digit_rejection"] < 0.05
+
+
+def test_threshold_keeps_every_fit_set_under_the_false_rejection_bound(rng):
+    easy = outputs(np.eye(10)[np.zeros(1000, int)], rng.uniform(0.0, 0.1, 1000))
+    hard = outputs(np.eye(10)[np.zeros(1000, int)], rng.uniform(0.0, 0.6, 1000))  # pen digits look odder
+    odd = outputs(np.eye(10)[np.zeros(100, int)], rng.uniform(0.7, 1.0, 100))
+    report = calibrate(
+        {"mnist_validation": (easy, np.zeros(1000, int)), "pen_tuning_writers": (hard, np.zeros(1000, int))},
+        {"mnist_test": (easy, np.zeros(1000, int))},
+        (odd, ["shape"] * 100),
+        (odd, ["shape"] * 100),
+        max_false_rejection=0.02,
+    )
+    fr = report["rules"]["not_digit_class"]["false_rejection"]
+    assert fr["pen_tuning_writers"] <= 0.02 and fr["mnist_validation"] == 0.0
 
 
 def test_non_digit_drawings_are_seeded_and_varied():
@@ -101,8 +131,8 @@ def test_shipped_rule_rates(predictor, mnist_test):
     drawings = [preprocess(im) for im, _ in non_digit_drawings(300, seed=99)]
     preds = predictor.predict_preprocessed([d for d in drawings if not d.blank])
     non_digit_rejection = np.mean([p.rejected for p in preds])
-    probs, features = predictor.outputs(mnist_test.images / 255.0)
-    false_rejection = predictor.calibration.rejects(probs, features).mean()
+    out = predictor.outputs(mnist_test.images / 255.0)
+    false_rejection = predictor.calibration.rejects(*out).mean()
     assert false_rejection <= 0.02
     report = json.loads((MODELS / "calibration.json").read_text())
     measured = report["rules"][report["rule"]]["non_digit_rejection"]

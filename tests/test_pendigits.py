@@ -1,0 +1,184 @@
+"""Real pen digits: reading UNIPEN, checksums, the writer split, drawing like a canvas, evaluation."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from draw2digit import pendigits
+from draw2digit.cli import main
+from draw2digit.data import DataError, DataIntegrityError
+from draw2digit.pendigits import Style, draw_pen_digit, parse_unipen
+
+SAMPLE = """.INCLUDE dene.doc
+.SEGMENT DIGIT    0 ? "7"
+.COMMENT 7 4  12
+.PEN_DOWN
+ 100  400
+ 300  400
+ 200  100
+.PEN_UP
+.DT 100
+.PEN_DOWN
+ 150  250
+ 250  250
+.PEN_UP
+.SEGMENT DIGIT    1 ? "1"
+.COMMENT 1 9  3
+.PEN_DOWN
+ 250  450
+ 250  50
+.PEN_UP
+"""
+
+
+def test_parse_unipen_reads_labels_writers_and_strokes():
+    seven, one = parse_unipen(SAMPLE)
+    assert (seven.label, seven.writer, seven.sample, len(seven.strokes)) == (7, 4, 12, 2)
+    assert (one.label, one.writer, one.sample, one.points) == (1, 9, 3, 2)
+    # y points up on the tablet: the 7's bar (tablet y = 400) must end up on top (smallest screen y)
+    assert seven.strokes[0][0, 1] < seven.strokes[0][2, 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('.SEGMENT DIGIT 0 ? "3"\n.COMMENT 3 1 1\n.PEN_DOWN\n 1 2 3\n.PEN_UP\n', "line 4"),
+        ('.SEGMENT DIGIT 0 ? "3"\n.COMMENT 4 1 1\n.PEN_DOWN\n 1 2\n.PEN_UP\n', "differs"),
+        ('.SEGMENT DIGIT 0 ? "3"\n.COMMENT 3 1 1\n', "no strokes"),
+    ],
+)
+def test_parse_unipen_refuses_broken_text(text, message):
+    with pytest.raises(DataIntegrityError, match=message):
+        parse_unipen(text)
+
+
+def test_missing_data_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(pendigits.ENV_PENDIGITS_DIR, str(tmp_path))
+    with pytest.raises(DataError, match=pendigits.ENV_PENDIGITS_DIR):
+        pendigits.load_pendigits()
+
+
+def test_damaged_file_fails_its_checksum(tmp_path, monkeypatch):
+    (tmp_path / pendigits.TRAIN_FILE).write_text(SAMPLE)
+    monkeypatch.setenv(pendigits.ENV_PENDIGITS_DIR, str(tmp_path))
+    with pytest.raises(DataIntegrityError, match="SHA-256"):
+        pendigits.load_pendigits()
+    assert len(pendigits.load_pendigits(verify=False)) == 2
+
+
+def test_the_shared_data_and_the_writer_split(pen_digits):
+    # counts from the data set's README
+    assert len(pen_digits) == 7494
+    counts = Counter(d.label for d in pen_digits)
+    assert [counts[c] for c in range(10)] == [780, 779, 780, 719, 780, 720, 720, 778, 719, 719]
+    assert {d.writer for d in pen_digits} == set(pendigits.WRITERS)
+    held, tune, fit = (
+        set(w) for w in (pendigits.HELDOUT_WRITERS, pendigits.TUNE_WRITERS, pendigits.FIT_WRITERS)
+    )
+    assert len(held) == 10 and len(tune) == 4 and len(fit) == 16
+    assert not (held & tune or held & fit or tune & fit) and held | tune | fit == set(pendigits.WRITERS)
+    assert {d.writer for d in pendigits.by_writers(pen_digits, pendigits.HELDOUT_WRITERS)} == held
+
+
+def ink(image) -> np.ndarray:
+    return np.asarray(image)[..., 3] > 128
+
+
+def test_drawn_like_a_canvas_upright_sized_and_placed():
+    seven = parse_unipen(SAMPLE)[0]
+    im = draw_pen_digit(seven, Style(height=0.5, center=(0.3, 0.6), pen=10, smooth=False), 200)
+    assert im.mode == "RGBA" and im.size == (200, 200)
+    a = ink(im)
+    rows, cols = np.flatnonzero(a.any(1)), np.flatnonzero(a.any(0))
+    # 0.5 of the canvas tall (plus the pen's width), centred where asked
+    assert 100 <= rows[-1] - rows[0] <= 112
+    assert abs((rows[0] + rows[-1]) / 2 - 120) < 3 and abs((cols[0] + cols[-1]) / 2 - 60) < 3
+    # the bar of the 7 is at the top: its top rows hold far more ink than its bottom rows
+    top, bottom = a[rows[0] : rows[0] + 12].sum(), a[rows[-1] - 11 : rows[-1] + 1].sum()
+    assert top > 3 * bottom
+
+
+def test_slant_leans_the_top_right():
+    one = parse_unipen(SAMPLE)[1]
+    upright = ink(draw_pen_digit(one, Style(slant=0, smooth=False), 200))
+    leaning = ink(draw_pen_digit(one, Style(slant=20, smooth=False), 200))
+
+    def top_minus_bottom_x(a):
+        rows = np.flatnonzero(a.any(1))
+        return np.flatnonzero(a[rows[0] + 5]).mean() - np.flatnonzero(a[rows[-1] - 5]).mean()
+
+    assert abs(top_minus_bottom_x(upright)) < 3 and top_minus_bottom_x(leaning) > 20
+
+
+def test_random_styles_and_perturbations_are_seeded_and_vary(pen_digits):
+    d = pen_digits[0]
+    a = [pendigits.random_style(np.random.default_rng(5)) for _ in range(2)]
+    assert a[0] == a[1]
+    styles = [pendigits.random_style(np.random.default_rng(s)) for s in range(50)]
+    assert len({s.height for s in styles}) == 50 and min(s.height for s in styles) >= 0.3
+    p1, p2 = (pendigits.perturb(d, np.random.default_rng(s)) for s in (1, 2))
+    assert p1.label == d.label and not np.allclose(
+        np.concatenate(p1.strokes)[:3], np.concatenate(p2.strokes)[:3]
+    )
+
+
+def test_training_set_is_preprocessed_like_the_server(pen_digits):
+    from draw2digit.preprocess import CENTRE
+
+    images, labels = pendigits.render_training_set(pen_digits[:20], copies=2, seed=0)
+    assert images.shape == (40, 28, 28) and images.dtype == np.uint8
+    assert list(labels) == [d.label for d in pen_digits[:20]] * 2
+    # MNIST framing: the centre of mass near (14, 14)
+    rows = (images.sum(2) * np.arange(28)).sum(1) / images.sum((1, 2))
+    assert np.all(np.abs(rows - CENTRE) < 1.5)
+
+
+def test_numbers_of_pen_digits(pen_digits):
+    rng = np.random.default_rng(3)
+    two = pendigits.compose_number(pen_digits[:2], rng)
+    five = pendigits.compose_number(pen_digits[:5], np.random.default_rng(3))
+    assert five.size[0] > two.size[0] and two.size[1] == five.size[1] == int(120 * 1.6 + 80)
+    assert two.mode == "RGBA" and ink(two).any()
+    again = pendigits.compose_number(pen_digits[:2], np.random.default_rng(3))
+    assert np.array_equal(np.asarray(two), np.asarray(again))
+
+
+def test_pen_accuracy_report_adds_up(predictor, pen_digits):
+    from draw2digit.evaluate import pen_accuracy
+
+    sample = pendigits.by_writers(pen_digits, [5])[:120]
+    r = pen_accuracy(predictor, sample, seed=0)
+    assert r.count == 120 and r.confusion.sum() == 120 and r.writers == [5]
+    assert r.accuracy == pytest.approx(np.trace(r.confusion) / 120)
+    assert r.false_rejection == pytest.approx(r.confusion[:, 10].sum() / 120)
+    assert r.top_accuracy >= r.accuracy > 0.8
+    assert len(r.mistakes) == 120 - np.trace(r.confusion)
+    assert "held-out writers" in r.table()
+
+
+def test_cli_evaluate_pen_json(capsys, mnist_dir, monkeypatch):
+    monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
+    assert main(["evaluate", "--pen", "--writers", "28", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pen = out["pen"]
+    assert pen["writers"] == [28] and pen["count"] == 250 and list(pen["per_writer"]) == ["28"]
+    assert len(pen["confusion"]) == 10 and len(pen["confusion"][0]) == 11
+    assert sum(map(sum, pen["confusion"])) == 250
+
+
+@pytest.mark.parametrize("writers", ["0", "31", "five", ""])
+def test_cli_evaluate_refuses_unknown_writers(capsys, writers):
+    assert main(["evaluate", "--pen", "--writers", writers]) == 2
+    assert "--writers" in capsys.readouterr().err
+
+
+def test_cli_evaluate_pen_without_data_says_where_to_put_it(capsys, tmp_path, monkeypatch, mnist_dir):
+    monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
+    monkeypatch.setenv(pendigits.ENV_PENDIGITS_DIR, str(tmp_path))
+    assert main(["evaluate", "--pen"]) == 2
+    err = capsys.readouterr().err
+    assert "pen digits not found" in err and pendigits.ENV_PENDIGITS_DIR in err and "Traceback" not in err
