@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -16,12 +15,17 @@ from draw2digit.predictor import Predictor
 log = logging.getLogger("draw2digit.app")
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None,
+    *,
+    predictor: Predictor | None = None,
+    store: FeedbackStore | None = None,
+) -> Flask:
     """Application factory (as in Flask's tutorial).
 
     Settings come from the defaults below, then ``instance/config.py``, then
     ``DRAW2DIGIT_*`` environment variables (e.g. ``DRAW2DIGIT_MODEL``), then
-    ``test_config``.
+    ``test_config``. A ready ``predictor`` and ``store`` are used as given.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
@@ -30,33 +34,29 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         MAX_BATCH=32,  # images per batch request
         FEEDBACK_DB=None,  # SQLite file for corrections; None = instance/feedback.sqlite3
         LOG_REQUESTS=False,
-        JSON_SORT_KEYS=False,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DRAW2DIGIT")
     if test_config:
         app.config.update(test_config)
 
-    # Loaded once per process; Predictor is thread-safe.
-    app.extensions["draw2digit.predictor"] = Predictor(app.config["MODEL"])
-    # Corrections: created on first use; $DRAW2DIGIT_FEEDBACK_DB or the instance folder.
-    db = app.config.get("FEEDBACK_DB") or os.path.join(app.instance_path, "feedback.sqlite3")
-    app.extensions["draw2digit.feedback"] = FeedbackStore(db)
+    from app import api, pages, resources
 
-    from app import api, pages
+    resources.init_app(app, predictor, store)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        """Every error, from any route, is JSON: ``{"error": "..."}``."""
-        messages = {
+        """Every error, from any route, is JSON: ``{"error": "..."}``; routes say why with ``abort``."""
+        generic = {
             404: f"no such endpoint: {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
             413: f"the request body is larger than {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB",
         }
-        message = messages.get(exc.code or 500) or exc.description or exc.name
+        said = exc.description if exc.description != type(exc).description else None
+        message = said or generic.get(exc.code or 500) or exc.description or exc.name
         response = jsonify(error=message)
         response.status_code = exc.code or 500
         if exc.code == 405 and getattr(exc, "valid_methods", None):
@@ -89,7 +89,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             return response
 
     return app
-
-
-def predictor_of(app: Flask) -> Predictor:
-    return app.extensions["draw2digit.predictor"]

@@ -1,17 +1,21 @@
-"""JSON API: ``POST /predict``, ``GET /health``, ``GET /api/model``, ``GET /openapi.json``.
+"""JSON API: ``POST /predict`` and ``/feedback``, ``GET /health``, ``/api/model`` and ``/openapi.json``.
 
 Every decision about images lives in ``draw2digit``; this module only turns HTTP
-into library calls and library errors into status codes.
+into library calls and library errors into status codes (``abort`` with a
+message; the app's handler writes it as ``{"error": ...}``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from app.openapi import spec
+from app.resources import get_predictor, get_store
 from draw2digit import __version__
 from draw2digit.predictor import Prediction
 from draw2digit.preprocess import (
@@ -29,36 +33,39 @@ bp = Blueprint("api", __name__)
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "image/bmp", "image/gif"})
 STATUS = {InvalidImageError: 400, UnsupportedImageError: 415, ImageTooLargeError: 413}
 MODES = ("digit", "number")
+MISSING_IMAGE = "missing field 'image' (a data URL or base64 string)"
+NOT_A_STRING = "'image' must be a string (data URL or base64)"
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+def refuse(exc: PreprocessError, where: str = "") -> NoReturn:
+    """A library error about an image, as the status code it deserves."""
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    abort(status, f"{where}{exc}")
 
 
-@bp.errorhandler(ApiError)
-def api_error(exc: ApiError):
-    return jsonify(error=exc.message), exc.status
+@dataclass(frozen=True)
+class DrawingRequest:
+    """A request read once, whatever its form (JSON, multipart, raw image), for any route."""
 
-
-def _status_of(exc: PreprocessError) -> int:
-    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    sources: list[bytes]  # encoded images; text from a client is decoded, never read as a path
+    batch: bool = False
+    mode: str = "digit"
+    return_input: bool = False
+    explain: bool = False
+    fields: Mapping[str, Any] = field(default_factory=dict)  # the rest of the body (e.g. label)
 
 
 def _decoded(text: str, where: str = "") -> bytes:
-    """Text from a client is a data URL or base64, never a server path."""
     try:
         return decode_image_text(text)
     except PreprocessError as exc:
-        raise ApiError(_status_of(exc), f"{where}{exc}") from None
+        refuse(exc, where)
 
 
 def _mode(value: Any) -> str:
     """Checked where the request is read, before any image is decoded."""
     if value not in MODES:
-        raise ApiError(400, f"'mode' must be one of {', '.join(MODES)}")
+        abort(400, f"'mode' must be one of {', '.join(MODES)}")
     return value
 
 
@@ -70,161 +77,145 @@ def _json_object(example: str) -> dict:
     try:
         body = request.get_json(force=True)
     except BadRequest:
-        raise ApiError(400, "the body is not valid JSON") from None
+        abort(400, "the body is not valid JSON")
+    except RecursionError:  # a list nested thousands deep
+        abort(400, "the JSON body is nested too deeply")
     if not isinstance(body, dict):
-        raise ApiError(400, f"the JSON body must be an object, e.g. {example}")
+        abort(400, f"the JSON body must be an object, e.g. {example}")
     return body
 
 
-def _uploaded_image() -> bytes:
-    upload = request.files.get("image")
-    if upload is None:
-        raise ApiError(400, "missing file field 'image' in the form")
-    return upload.read()
+def _images_from_json(body: dict, allow_batch: bool) -> tuple[list[bytes], bool]:
+    if allow_batch and "images" in body:
+        images = body["images"]
+        if not isinstance(images, list) or not images:
+            abort(400, "'images' must be a non-empty list of image strings")
+        limit = current_app.config["MAX_BATCH"]
+        if len(images) > limit:
+            abort(400, f"at most {limit} images per request, got {len(images)}")
+        for i, item in enumerate(images):
+            if not isinstance(item, str):
+                abort(400, f"images[{i}] must be a string (data URL or base64)")
+        return [_decoded(item, f"images[{i}]: ") for i, item in enumerate(images)], True
+    if "image" not in body:
+        abort(400, MISSING_IMAGE)
+    if not isinstance(body["image"], str):
+        abort(400, NOT_A_STRING)
+    return [_decoded(body["image"])], False
 
 
-def _read_request() -> tuple[list[Any], bool, dict]:
-    """(image sources, is_batch, options) from a JSON, multipart or raw-image request."""
+def read_drawing_request(*, predict: bool, example: str) -> DrawingRequest:
+    """The request as a :class:`DrawingRequest`, or a 4xx JSON error saying what is wrong.
+
+    ``predict`` also reads what only ``/predict`` takes: batches, raw image
+    bodies, ``mode``, ``return_input`` and ``explain``.
+    """
     mimetype = request.mimetype
     if _is_json():
-        body = _json_object('{"image": "data:image/png;base64,..."}')
-        options = {
-            "return_input": body.get("return_input", False),
-            "explain": body.get("explain", False),
-            "mode": _mode(body.get("mode", "digit")),
-        }
-        for flag in ("return_input", "explain"):
-            if not isinstance(options[flag], bool):
-                raise ApiError(400, f"'{flag}' must be true or false")
-        if "images" in body:
-            images = body["images"]
-            if not isinstance(images, list) or not images:
-                raise ApiError(400, "'images' must be a non-empty list of image strings")
-            limit = current_app.config["MAX_BATCH"]
-            if len(images) > limit:
-                raise ApiError(400, f"at most {limit} images per request, got {len(images)}")
-            for i, item in enumerate(images):
-                if not isinstance(item, str):
-                    raise ApiError(400, f"images[{i}] must be a string (data URL or base64)")
-            return [_decoded(item, f"images[{i}]: ") for i, item in enumerate(images)], True, options
-        if "image" not in body:
-            raise ApiError(400, "missing field 'image' (a data URL or base64 string)")
-        if not isinstance(body["image"], str):
-            raise ApiError(400, "'image' must be a string (data URL or base64)")
-        return [_decoded(body["image"])], False, options
+        body = _json_object(example)
+        if not predict:
+            return DrawingRequest(_images_from_json(body, allow_batch=False)[0], fields=body)
+        flags = {name: body.get(name, False) for name in ("return_input", "explain")}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                abort(400, f"'{name}' must be true or false")
+        mode = _mode(body.get("mode", "digit"))
+        sources, batch = _images_from_json(body, allow_batch=True)
+        return DrawingRequest(sources, batch, mode, fields=body, **flags)
     if mimetype == "multipart/form-data":
-        mode = _mode(request.form.get("mode", request.args.get("mode", "digit")))
-        return [_uploaded_image()], False, {"mode": mode}
-    if mimetype in IMAGE_TYPES:
+        mode = _mode(request.form.get("mode", request.args.get("mode", "digit"))) if predict else "digit"
+        upload = request.files.get("image")
+        if upload is None:
+            abort(400, "missing file field 'image' in the form")
+        return DrawingRequest([upload.read()], mode=mode, fields=request.form)
+    if not mimetype:
+        abort(400, "the request has no body")
+    if predict and mimetype in IMAGE_TYPES:
         mode = _mode(request.args.get("mode", "digit"))
         data = request.get_data(cache=False)
         if not data:
-            raise ApiError(400, "the request body is empty")
-        return [data], False, {"mode": mode}
-    if not mimetype:
-        raise ApiError(400, "the request has no body")
-    raise ApiError(
+            abort(400, "the request body is empty")
+        return DrawingRequest([data], mode=mode)
+    if not predict:
+        abort(415, f"unsupported content type {mimetype!r}: send application/json or a form")
+    abort(
         415,
         f"unsupported content type {mimetype!r}: send application/json, multipart/form-data "
         "or an image (image/png, image/jpeg, image/webp, image/bmp, image/gif)",
     )
 
 
-def _as_json(pred: Prediction, options: dict) -> dict:
+def _as_json(pred: Prediction, req: DrawingRequest) -> dict:
     out = pred.to_dict()
-    if options.get("return_input"):
+    if req.return_input:
         out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
-    if options.get("explain"):
+    if req.explain:
         from draw2digit.explain import overlay_data_url
 
-        saliency = current_app.extensions["draw2digit.predictor"].saliency(pred)
+        saliency = get_predictor().saliency(pred)
         out["saliency"] = [[round(float(v), 3) for v in row] for row in saliency]
         out["saliency_png"] = overlay_data_url(pred.image, saliency)
     return out
 
 
-def _predict_numbers(sources: list, batch: bool) -> list[dict]:
-    predictor = current_app.extensions["draw2digit.predictor"]
+def _each(req: DrawingRequest, fn) -> list:
+    """``fn`` on every image, a bad one answered with its index in a batch."""
     results = []
-    for i, source in enumerate(sources):
+    for i, source in enumerate(req.sources):
         try:
-            results.append(predictor.predict_number(source).to_dict())
+            results.append(fn(source))
         except PreprocessError as exc:
-            where = f"images[{i}]: " if batch else ""
-            raise ApiError(_status_of(exc), f"{where}{exc}") from None
+            refuse(exc, f"images[{i}]: " if req.batch else "")
     return results
 
 
 @bp.post("/predict")
 def predict():
-    sources, batch, options = _read_request()
-    if options["mode"] == "number":
-        numbers = _predict_numbers(sources, batch)
-        return jsonify(predictions=numbers) if batch else jsonify(numbers[0])
-    items = []
-    for i, source in enumerate(sources):
-        try:
-            items.append(preprocess(source))
-        except PreprocessError as exc:
-            where = f"images[{i}]: " if batch else ""
-            raise ApiError(_status_of(exc), f"{where}{exc}") from None
-    predictions = current_app.extensions["draw2digit.predictor"].predict_preprocessed(items)
-    results = [_as_json(p, options) for p in predictions]
-    return jsonify(predictions=results) if batch else jsonify(results[0])
+    req = read_drawing_request(predict=True, example='{"image": "data:image/png;base64,..."}')
+    predictor = get_predictor()
+    if req.mode == "number":
+        results = [n.to_dict() for n in _each(req, predictor.predict_number)]
+    else:
+        predictions = predictor.predict_preprocessed(_each(req, preprocess))
+        results = [_as_json(p, req) for p in predictions]
+    return jsonify(predictions=results) if req.batch else jsonify(results[0])
 
 
-def _digit_field(body: dict, name: str, required: bool) -> int | None:
+def _digit_field(body: Mapping[str, Any], name: str, required: bool) -> int | None:
     value = body.get(name)
     if value is None and not required:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)  # form fields arrive as text
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
-        raise ApiError(400, f"'{name}' must be a digit from 0 to 9" + ("" if required else " or null"))
+        abort(400, f"'{name}' must be a digit from 0 to 9" + ("" if required else " or null"))
     return value
 
 
 @bp.post("/feedback")
 def feedback():
     """Store a correction: the drawing and the digit it really is."""
-    if request.mimetype == "multipart/form-data":
-        source, body = _uploaded_image(), request.form
-    elif _is_json():
-        body = _json_object('{"image": "...", "label": 3}')
-        if not isinstance(body.get("image"), str):
-            raise ApiError(
-                400,
-                "'image' must be a string (data URL or base64)"
-                if "image" in body
-                else "missing field 'image' (a data URL or base64 string)",
-            )
-        source = _decoded(body["image"])
-    elif not request.mimetype:
-        raise ApiError(400, "the request has no body")
-    else:
-        raise ApiError(415, f"unsupported content type {request.mimetype!r}: send application/json or a form")
-    if "label" not in body:
-        raise ApiError(400, "missing field 'label' (the digit the drawing really is)")
-    label = _digit_field(body, "label", required=True)
-    predicted = _digit_field(body, "predicted", required=False)
-    store = current_app.extensions["draw2digit.feedback"]
+    req = read_drawing_request(predict=False, example='{"image": "...", "label": 3}')
+    if "label" not in req.fields:
+        abort(400, "missing field 'label' (the digit the drawing really is)")
+    label = _digit_field(req.fields, "label", required=True)
+    predicted = _digit_field(req.fields, "predicted", required=False)
+    store = get_store()
     try:
-        new_id = store.add(source, label, predicted)
+        new_id = store.add(req.sources[0], label, predicted)
     except PreprocessError as exc:
-        raise ApiError(_status_of(exc), str(exc)) from None
+        refuse(exc)
     return jsonify(id=new_id, label=label, stored=store.count()), 201
 
 
 @bp.get("/health")
 def health():
-    predictor = current_app.extensions["draw2digit.predictor"]
-    return jsonify(status="ok", version=__version__, model=predictor.card.get("created"))
+    return jsonify(status="ok", version=__version__, model=get_predictor().card.get("created"))
 
 
 @bp.get("/api/model")
 def model_card():
-    predictor = current_app.extensions["draw2digit.predictor"]
-    return jsonify(predictor.card)
+    return jsonify(get_predictor().card)
 
 
 @bp.get("/openapi.json")

@@ -83,12 +83,20 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory):
+@pytest.fixture
+def store(tmp_path):
+    """A fresh, empty corrections database for each test."""
+    from draw2digit.feedback import FeedbackStore
+
+    return FeedbackStore(tmp_path / "feedback.sqlite3")
+
+
+@pytest.fixture
+def app(predictor, store):
+    """A fresh app per test (as in flaskr), sharing the session's loaded model."""
     from app import create_app
 
-    db = tmp_path_factory.mktemp("feedback") / "feedback.sqlite3"
-    return create_app({"TESTING": True, "MODEL": str(MODELS), "FEEDBACK_DB": str(db)})
+    return create_app({"TESTING": True}, predictor=predictor, store=store)
 
 
 @pytest.fixture

@@ -161,9 +161,7 @@ def test_404_and_405_are_json(client):
     assert r.status_code == 405 and r.is_json
 
 
-def test_unexpected_errors_are_json_500(app, monkeypatch):
-    predictor = app.extensions["draw2digit.predictor"]
-
+def test_unexpected_errors_are_json_500(app, predictor, monkeypatch):
     def broken(items):
         raise RuntimeError("boom")
 
@@ -230,3 +228,11 @@ def test_image_strings_are_never_read_as_server_files(client, relative):
     for endpoint, body in (("/predict", {"image": path}), ("/feedback", {"image": path, "label": 3})):
         r = client.post(endpoint, json=body)
         assert r.status_code == 400 and r.is_json, (endpoint, path, r.get_json())
+
+
+@pytest.mark.parametrize("opener, closer", [("[", "]"), ('{"a":', "}")])
+def test_deeply_nested_json_is_a_clear_400(client, opener, closer):
+    body = opener * 100_000 + "1" + closer * 100_000
+    for endpoint in ("/predict", "/feedback"):
+        r = client.post(endpoint, data=body, content_type="application/json")
+        assert r.status_code == 400 and r.is_json and "nested" in r.get_json()["error"], endpoint

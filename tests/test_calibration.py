@@ -96,10 +96,8 @@ def test_rejected_prediction_keeps_the_probabilities(rejecting):
     assert int(np.argmax(r.probabilities)) == 3 and abs(sum(r.probabilities) - 1) < 1e-5
 
 
-def test_api_rejected(app, client, monkeypatch):
-    monkeypatch.setattr(
-        app.extensions["draw2digit.predictor"], "calibration", Calibration(1.0, "max_probability", 1.01)
-    )
+def test_api_rejected(predictor, client, monkeypatch):
+    monkeypatch.setattr(predictor, "calibration", Calibration(1.0, "max_probability", 1.01))
     body = client.post(
         "/predict", json={"image": base64.b64encode(to_png(digit_drawing(3))).decode()}
     ).get_json()

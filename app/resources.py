@@ -1,0 +1,34 @@
+"""One accessor per shared resource, as flaskr's ``get_db``: routes never spell out ``extensions``."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from draw2digit.feedback import FeedbackStore
+from draw2digit.predictor import Predictor
+
+PREDICTOR = "draw2digit.predictor"
+STORE = "draw2digit.feedback"
+
+
+def init_app(app: Flask, predictor: Predictor | None, store: FeedbackStore | None) -> None:
+    """Load the model once per process (Predictor is thread-safe) and open the corrections store.
+
+    A ready ``predictor`` or ``store`` is used as given: tests build a fresh app
+    (and database) per test without loading the model again.
+    """
+    import os
+
+    app.extensions[PREDICTOR] = predictor or Predictor(app.config["MODEL"])
+    if store is None:
+        db = app.config.get("FEEDBACK_DB") or os.path.join(app.instance_path, "feedback.sqlite3")
+        store = FeedbackStore(db)  # the file is created on first use
+    app.extensions[STORE] = store
+
+
+def get_predictor() -> Predictor:
+    return current_app.extensions[PREDICTOR]
+
+
+def get_store() -> FeedbackStore:
+    return current_app.extensions[STORE]
