@@ -17,15 +17,15 @@ from werkzeug.exceptions import BadRequest
 from app.openapi import spec
 from app.resources import get_predictor, get_store
 from draw2digit import __version__
-from draw2digit.predictor import Prediction
-from draw2digit.preprocess import (
+from draw2digit.decode import (
     ImageTooLargeError,
     InvalidImageError,
     PreprocessError,
     UnsupportedImageError,
     decode_image_text,
-    preprocess,
 )
+from draw2digit.predictor import Prediction
+from draw2digit.preprocess import preprocess
 
 bp = Blueprint("api", __name__)
 

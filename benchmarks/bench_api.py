@@ -26,7 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from draw2digit.drawing import digit_drawing, random_redraw, to_png  # noqa: E402
+from draw2digit.canvas import to_png  # noqa: E402
+from draw2digit.synthetic import digit_drawing, random_redraw  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 

@@ -4,20 +4,26 @@ Their "oneDNN custom operations are on", "All log messages before
 absl::InitializeLog()" and "Created TensorFlow Lite XNNPACK delegate" lines go
 straight to file descriptor 2, bypassing Python, at import or first allocation.
 They carry no information for a user and make notebook outputs vary, so those
-one-time steps run with descriptor 2 pointed at /dev/null. Python exceptions
-still propagate as usual.
+one-time steps run with descriptor 2 pointed at /dev/null, but only on the main
+thread: descriptor 2 belongs to the whole process, and silencing it from a
+request thread would swallow every other thread's log lines meanwhile.
+Python exceptions still propagate as usual.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # never from a worker thread: see the module's docstring
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -34,6 +40,7 @@ def import_tensorflow():
     """``import tensorflow``, without its start-up log lines."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info/warning lines are noise for users
     with quiet_native_stderr():
         import tensorflow
 

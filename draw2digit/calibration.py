@@ -242,11 +242,10 @@ def run_calibration(
     Returns the report and the class Gaussians for the distance rule (or None).
     """
     from draw2digit import pendigits
-    from draw2digit.data import load_split
-    from draw2digit.drawing import non_digit_drawings
+    from draw2digit.data import load_split, split_train_validation
     from draw2digit.evaluate import pen_drawings
     from draw2digit.preprocess import preprocess
-    from draw2digit.train import split_train_validation
+    from draw2digit.synthetic import non_digit_drawings
 
     config = predictor.card.get("config", {})
     train, validation = split_train_validation(

@@ -23,7 +23,8 @@ class CLIError(Exception):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from draw2digit.train import CARD_FILE, MODEL_FILE, TrainConfig, train
+    from draw2digit.artifacts import CARD_FILE, MODEL_FILE
+    from draw2digit.train import TrainConfig, train
 
     out = Path(args.out or time.strftime("runs/train-%Y%m%d-%H%M%S"))
     if (out / MODEL_FILE).exists() and not args.force:
@@ -54,9 +55,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from draw2digit.artifacts import DEFAULT_MODEL_DIR, MODEL_FILE
     from draw2digit.feedback import FeedbackStore
-    from draw2digit.predictor import DEFAULT_MODEL_DIR
-    from draw2digit.train import MODEL_FILE, finetune
+    from draw2digit.train import finetune
 
     store = FeedbackStore(args.corrections)
     corrections = store.load()
@@ -301,8 +302,8 @@ def _compare(model, baseline, test, corrections_db: str | None) -> dict:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from draw2digit.decode import PreprocessError
     from draw2digit.predictor import Predictor
-    from draw2digit.preprocess import PreprocessError
 
     predictor = Predictor(args.model)
     failures = 0
@@ -336,9 +337,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from draw2digit.drawing import digit_drawing, to_png
+    from draw2digit.canvas import to_png
     from draw2digit.predictor import Predictor
     from draw2digit.preprocess import preprocess
+    from draw2digit.synthetic import digit_drawing
 
     def timed(fn, runs: int) -> np.ndarray:
         for _ in range(min(50, runs)):
@@ -381,7 +383,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         import_tensorflow()
         import keras
 
-        from draw2digit.predictor import resolve_model_path
+        from draw2digit.artifacts import resolve_model_path
 
         model = keras.saving.load_model(resolve_model_path(args.model, ".keras"), compile=False)
         keras_runner = Predictor(args.model, backend="keras")
@@ -581,9 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from draw2digit.artifacts import ModelNotFoundError
     from draw2digit.data import DataError
-    from draw2digit.predictor import ModelNotFoundError
-    from draw2digit.preprocess import PreprocessError
+    from draw2digit.decode import PreprocessError
 
     args = build_parser().parse_args(argv)
     try:

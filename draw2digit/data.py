@@ -240,3 +240,19 @@ def load_mnist(*, download: bool = True, progress: bool = True) -> tuple[Split, 
 def dataset_checksums() -> dict[str, str]:
     """SHA-256 of each .gz, for the model card."""
     return {name: spec.gz_sha256 for name, spec in FILES.items()}
+
+
+def split_train_validation(
+    train: Split, validation_size: int, seed: int, limit: int | None = None
+) -> tuple[Split, Split]:
+    """A seeded shuffle, then the last ``validation_size`` images are held out."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train.labels))
+    val_idx, train_idx = order[:validation_size], order[validation_size:]
+    if limit is not None:
+        train_idx = train_idx[:limit]
+        val_idx = val_idx[: max(1, min(validation_size, limit // 5))]
+    return (
+        Split(train.images[train_idx], train.labels[train_idx]),
+        Split(train.images[val_idx], train.labels[val_idx]),
+    )

@@ -189,7 +189,8 @@ def naive_preprocess(image) -> np.ndarray:
     """
     from PIL import Image
 
-    from draw2digit.preprocess import ink_map, to_pil_or_array
+    from draw2digit.decode import to_pil_or_array
+    from draw2digit.preprocess import ink_map
 
     ink = ink_map(to_pil_or_array(image))
     small = Image.fromarray(np.uint8(ink * 255)).resize((28, 28), Image.LANCZOS)
@@ -216,8 +217,8 @@ def redrawn_accuracy(
     without stroke normalization and through the naive tutorial resize, so each
     step's worth is measured, not assumed.
     """
-    from draw2digit.drawing import random_redraw
     from draw2digit.preprocess import Preprocessed, preprocess
+    from draw2digit.synthetic import random_redraw
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(labels), size=min(count, len(labels)), replace=False)
@@ -253,13 +254,13 @@ def number_accuracy(
     """Sequence accuracy of number mode on digits written side by side.
 
     For each length, ``count`` numbers are composed by ``compose`` (default
-    :func:`draw2digit.drawing.compose_number` for MNIST images; pass
+    :func:`draw2digit.synthetic.compose_number` for MNIST images; pass
     :func:`draw2digit.pendigits.compose_number` with pen digits as ``images``):
     random gaps from a slight overlap to a wide space, sizes and baselines. A
     number counts only when every digit is read and none is missed or added.
     """
     if compose is None:
-        from draw2digit.drawing import compose_number as compose
+        from draw2digit.synthetic import compose_number as compose
 
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

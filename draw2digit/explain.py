@@ -31,13 +31,11 @@ class Explainer:
     def _load(self):
         with self._lock:
             if self._fn is None:
-                from draw2digit._native import import_tensorflow, quiet_native_stderr
+                from draw2digit._native import import_tensorflow
+                from draw2digit.model import load_keras
 
                 tf = import_tensorflow()
-                import keras
-
-                with quiet_native_stderr():
-                    model = keras.saving.load_model(self.keras_path, compile=False)
+                model = load_keras(self.keras_path)
                 alphas = tf.reshape(tf.linspace(1.0 / STEPS, 1.0, STEPS), (STEPS, 1, 1, 1))
 
                 @tf.function(

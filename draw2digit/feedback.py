@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from draw2digit.preprocess import ImageInput, PreprocessError, preprocess, to_pil_or_array
+from draw2digit.decode import ImageInput, PreprocessError, to_pil_or_array
+from draw2digit.preprocess import preprocess
 
 ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"
 MAX_ROWS = 10_000

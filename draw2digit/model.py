@@ -1,31 +1,39 @@
-"""The network: one readable Keras 3 CNN.
+"""The network: one readable Keras 3 CNN, and its export for serving.
 
 Augmentation (``train.random_affine``) is kept out of the model so the saved file
 is exactly what inference runs, and exports to LiteRT without random layers.
+Keras (and TensorFlow) are imported when a function here is called, not when
+this module is imported.
 """
 
 from __future__ import annotations
 
-from draw2digit._native import import_tensorflow
+import shutil
+import tempfile
+from pathlib import Path
 
-import_tensorflow()  # before Keras, which imports it too, so its start-up lines stay quiet
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from draw2digit import NUM_CLASSES  # noqa: E402
+from draw2digit import NUM_CLASSES
 
 INPUT_SHAPE = (28, 28, 1)
 
 
+def _keras():
+    from draw2digit._native import import_tensorflow
+
+    import_tensorflow()  # before Keras, which imports it too, so its start-up lines stay quiet
+    import keras
+
+    return keras
+
+
 def conv_bn(x, filters: int, kernel: int, strides: int = 1, padding: str = "same", momentum: float = 0.99):
+    layers = _keras().layers
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=momentum)(x)
     return layers.Activation("relu")(x)
 
 
-def build_model(
-    width: int = 32, dropout: float = 0.4, bn_momentum: float = 0.99, classes: int = NUM_CLASSES
-) -> keras.Model:
+def build_model(width: int = 32, dropout: float = 0.4, bn_momentum: float = 0.99, classes: int = NUM_CLASSES):
     """Three conv blocks (28 -> 14 -> 7 -> 1), batch norm, dropout, a softmax.
 
     Strided 5x5 convolutions replace max pooling: they learn their own
@@ -34,6 +42,8 @@ def build_model(
     run; :func:`draw2digit.train.train` lowers it for short runs. ``classes`` is 11
     for a model that also learned "not a digit" (outlier exposure): the last class.
     """
+    keras = _keras()
+    layers = keras.layers
     m = bn_momentum
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = conv_bn(inputs, width, 3, momentum=m)
@@ -49,3 +59,25 @@ def build_model(
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="draw2digit_cnn")
+
+
+def with_features(model):
+    """The classifier with a second output: the penultimate features (for the not-a-digit rule)."""
+    keras = _keras()
+    flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
+    return keras.Model(model.inputs, [model.outputs[0], flatten.output], name=model.name)
+
+
+def export_tflite(model, path: str | Path) -> Path:
+    """LiteRT flatbuffer of the classifier (probabilities and features): same numbers, fast start."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "model.tflite"
+        with_features(model).export(str(target), format="litert", verbose=False)
+        shutil.copyfile(target, path)
+    return path
+
+
+def load_keras(path: str | Path):
+    """A saved Keras model, without its optimizer state."""
+    return _keras().saving.load_model(path, compile=False)

@@ -224,7 +224,7 @@ def draw_pen_digit(
     supersample: int = 2,
 ) -> Image.Image:
     """A canvas PNG-like drawing (black on transparent) of a real pen digit."""
-    from draw2digit.drawing import render_strokes
+    from draw2digit.canvas import render_strokes
 
     style = style or Style()
     strokes = [[(float(x), float(y)) for x, y in p] for p in place(digit, style, canvas)]
@@ -296,7 +296,7 @@ def compose_number(
     (±15 %) and baselines (±10 % of the height), and gaps from a slight overlap
     to a wide space, as numbers are written by hand.
     """
-    from draw2digit.drawing import render_strokes
+    from draw2digit.canvas import render_strokes
 
     slant = float(rng.uniform(-10, 10))
     pen = float(rng.uniform(0.06, 0.14) * height)

@@ -9,7 +9,6 @@ check that both give the same probabilities.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -19,16 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from draw2digit._native import import_tensorflow, quiet_native_stderr
+from draw2digit.artifacts import read_model_card, resolve_model_path
 from draw2digit.calibration import Calibration, ModelOutputs
-from draw2digit.preprocess import ImageInput, Preprocessed, preprocess
+from draw2digit.decode import ImageInput
+from draw2digit.preprocess import Preprocessed, preprocess
 
-ENV_MODEL = "DRAW2DIGIT_MODEL"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 MAX_BATCH = 256
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """No model where we looked; the message says how to get one."""
 
 
 @dataclass(frozen=True)
@@ -51,30 +46,6 @@ class Prediction:
             "rejected": self.rejected,
             "reason": self.reason,
         }
-
-
-def resolve_model_path(path: str | os.PathLike | None = None, suffix: str = ".tflite") -> Path:
-    """A model file from an explicit path, ``$DRAW2DIGIT_MODEL``, or the shipped ``models/``.
-
-    A directory means the ``model<suffix>`` inside it.
-    """
-    candidate = Path(path or os.environ.get(ENV_MODEL) or DEFAULT_MODEL_DIR).expanduser()
-    if candidate.is_dir():
-        candidate = candidate / f"model{suffix}"
-    elif candidate.suffix != suffix and candidate.with_suffix(suffix).exists():
-        candidate = candidate.with_suffix(suffix)
-    if not candidate.is_file():
-        raise ModelNotFoundError(
-            f"no model at {candidate}. Train one with `draw2digit train`, or point "
-            f"{ENV_MODEL} (or --model) at a folder holding model{suffix}."
-        )
-    return candidate
-
-
-def read_model_card(folder: str | os.PathLike) -> dict:
-    """The model card in a model's folder, or {} for a model trained without one."""
-    card = Path(folder) / "model_card.json"
-    return json.loads(card.read_text()) if card.is_file() else {}
 
 
 @dataclass(frozen=True)
@@ -150,12 +121,9 @@ class _KerasRunner:
 
     def __init__(self, path: Path):
         tf = import_tensorflow()
-        import keras
+        from draw2digit.model import load_keras, with_features
 
-        from draw2digit.train import with_features
-
-        with quiet_native_stderr():
-            self.model = with_features(keras.saving.load_model(path, compile=False))
+        self.model = with_features(load_keras(path))
         self._fn = tf.function(
             lambda x: self.model(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
@@ -239,7 +207,7 @@ class Predictor:
 
     def predict_number(self, source: ImageInput) -> NumberPrediction:
         """Several digits side by side ("2025"): split, read each, left to right."""
-        from draw2digit.preprocess import split_digits
+        from draw2digit.segment import split_digits
 
         parts = split_digits(
             source, confidence=lambda ims: self.probabilities(np.stack(ims)).max(axis=1).tolist()

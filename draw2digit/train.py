@@ -9,7 +9,6 @@ resume from its last finished epoch.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 import platform
@@ -22,12 +21,9 @@ import numpy as np
 
 from draw2digit import __version__
 from draw2digit._native import import_tensorflow
-from draw2digit.data import Split, dataset_checksums, load_split
+from draw2digit.artifacts import HISTORY_PLOT, read_model_card, resolve_model_path, save_model
+from draw2digit.data import Split, dataset_checksums, load_split, split_train_validation
 
-MODEL_FILE = "model.keras"
-TFLITE_FILE = "model.tflite"
-CARD_FILE = "model_card.json"
-HISTORY_PLOT = "training_history.png"
 NOT_A_DIGIT = 10  # the eleventh class of a model trained with non-digit drawings
 
 
@@ -61,22 +57,6 @@ def set_seeds(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def split_train_validation(
-    train: Split, validation_size: int, seed: int, limit: int | None = None
-) -> tuple[Split, Split]:
-    """A seeded shuffle, then the last ``validation_size`` images are held out."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(train.labels))
-    val_idx, train_idx = order[:validation_size], order[validation_size:]
-    if limit is not None:
-        train_idx = train_idx[:limit]
-        val_idx = val_idx[: max(1, min(validation_size, limit // 5))]
-    return (
-        Split(train.images[train_idx], train.labels[train_idx]),
-        Split(train.images[val_idx], train.labels[val_idx]),
-    )
 
 
 def random_affine(images, config: TrainConfig, seed: int):
@@ -133,8 +113,8 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
 
         digits, copies = payload
         return render_training_set(digits, copies, seed)
-    from draw2digit.drawing import non_digit_drawings
     from draw2digit.preprocess import preprocess
+    from draw2digit.synthetic import non_digit_drawings
 
     items = [preprocess(im) for im, _ in non_digit_drawings(payload, seed=seed, canvas=140, family="fit")]
     images = np.stack([np.uint8(np.round(p.image * 255)) for p in items if not p.blank])
@@ -210,8 +190,6 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
 def init_weights(model, source: str | Path) -> None:
     """Copy weights layer by layer; a ten-class head seeds the first ten columns of an eleven-class one."""
     import keras
-
-    from draw2digit.predictor import resolve_model_path
 
     old = keras.saving.load_model(resolve_model_path(source, ".keras"), compile=False)
     for new_layer, old_layer in zip(model.layers, old.layers, strict=True):
@@ -324,8 +302,6 @@ def train(
     seconds = time.perf_counter() - started
     shutil.rmtree(backup, ignore_errors=True)
 
-    model.save(out / MODEL_FILE)
-    export_tflite(model, out / TFLITE_FILE)
     hist = _read_history(out / "history.csv") or history.history
     plot_history(hist, out / HISTORY_PLOT)
 
@@ -364,28 +340,8 @@ def train(
         "final_validation_accuracy": float(hist["val_accuracy"][-1]) if hist.get("val_accuracy") else None,
         "input": "28x28 grayscale, 0 = paper, 1 = ink, MNIST-centred (see draw2digit.preprocess)",
     }
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    save_model(model, out, card)
     return card
-
-
-def with_features(model):
-    """The classifier with a second output: the penultimate features (for the not-a-digit rule)."""
-    import keras
-
-    flatten = next(layer for layer in model.layers if isinstance(layer, keras.layers.Flatten))
-    return keras.Model(model.inputs, [model.outputs[0], flatten.output], name=model.name)
-
-
-def export_tflite(model, path: str | Path) -> Path:
-    """LiteRT flatbuffer of the classifier (probabilities and features): same numbers, fast start."""
-    import tempfile
-
-    path = Path(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "model.tflite"
-        with_features(model).export(str(target), format="litert", verbose=False)
-        shutil.copyfile(target, path)
-    return path
 
 
 def _read_history(csv_path: Path) -> dict[str, list[float]]:
@@ -452,7 +408,6 @@ def finetune(
     import keras
 
     from draw2digit.evaluate import evaluate_arrays
-    from draw2digit.predictor import read_model_card, resolve_model_path
 
     set_seeds(seed)
     base_keras = resolve_model_path(base, ".keras")
@@ -503,8 +458,6 @@ def finetune(
     seconds = time.perf_counter() - started
     after = scores(model)
 
-    model.save(out / MODEL_FILE)
-    export_tflite(model, out / TFLITE_FILE)
     stamp = _dt.datetime.now(_dt.timezone.utc)
     card = {
         **{k: v for k, v in base_card.items() if k not in ("test_accuracy", "test_per_class_accuracy")},
@@ -528,5 +481,5 @@ def finetune(
         },
         "test_accuracy": after["mnist_test_accuracy"],
     }
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    save_model(model, out, card)
     return card

@@ -1,7 +1,7 @@
 """The notebook drawing pad: ipycanvas in, the library's Predictor out.
 
 The pad keeps the strokes itself, from the mouse and touch events, and renders
-them with :func:`draw2digit.drawing.render_strokes` for the model. It never
+them with :func:`draw2digit.canvas.render_strokes` for the model. It never
 reads pixels back from the browser, which sidesteps ipycanvas' known traps:
 ``image_data`` is empty until the browser syncs it, and a pad whose browser tab
 is gone never answers. The canvas in the page is only the user's view, redrawn
@@ -19,10 +19,10 @@ import numpy as np
 from ipycanvas import Canvas, hold_canvas
 from PIL import Image
 
-from draw2digit.drawing import render_strokes
+from draw2digit.canvas import render_strokes
+from draw2digit.decode import ImageInput, PreprocessError
 from draw2digit.feedback import FeedbackStore
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
-from draw2digit.preprocess import ImageInput, PreprocessError
 
 Point = tuple[float, float]
 

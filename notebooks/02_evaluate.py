@@ -124,8 +124,8 @@ print(f"(and {result['rejected']} of them the model calls 'not a digit')")
 # %%
 import io
 
-from draw2digit.drawing import digit_drawing
 from draw2digit.explain import overlay_png
+from draw2digit.synthetic import digit_drawing
 
 fig, axes = plt.subplots(1, 5, figsize=(8, 2))
 for ax, d in zip(axes, (2, 4, 5, 7, 9)):
@@ -160,7 +160,7 @@ for rule, r in cal["rules"].items():
 print("chosen:", cal["rule"])
 
 # %%
-from draw2digit.drawing import non_digit_drawings
+from draw2digit.synthetic import non_digit_drawings
 
 fig, axes = plt.subplots(1, 8, figsize=(10, 1.9))
 for ax, (image, _kind) in zip(axes, non_digit_drawings(8, seed=7)):

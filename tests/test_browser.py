@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from draw2digit.drawing import DIGIT_STROKES
+from draw2digit.synthetic import DIGIT_STROKES
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser

@@ -17,7 +17,8 @@ from draw2digit.calibration import (
     fit_temperature,
     mahalanobis_score,
 )
-from draw2digit.drawing import digit_drawing, non_digit_drawings, to_png
+from draw2digit.canvas import to_png
+from draw2digit.synthetic import digit_drawing, non_digit_drawings
 from tests.conftest import MODELS
 
 

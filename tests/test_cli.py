@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from draw2digit.cli import main
-from draw2digit.drawing import EXAMPLES
+from draw2digit.synthetic import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"

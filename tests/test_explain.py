@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from draw2digit.drawing import digit_drawing, to_png
+from draw2digit.canvas import to_png
 from draw2digit.explain import overlay_png
+from draw2digit.synthetic import digit_drawing
 
 
 @pytest.fixture(scope="module")

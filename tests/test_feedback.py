@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from draw2digit.canvas import to_png
 from draw2digit.cli import main
 from draw2digit.data import Split
-from draw2digit.drawing import digit_drawing, to_png
 from draw2digit.feedback import BlankCorrectionError, FeedbackStore
 from draw2digit.predictor import Predictor
+from draw2digit.synthetic import digit_drawing
 from draw2digit.train import finetune
 from tests.conftest import MODELS
 

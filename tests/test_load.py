@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from draw2digit.drawing import digit_drawing, to_png
+from draw2digit.canvas import to_png
+from draw2digit.synthetic import digit_drawing
 
 DURATION_S = 20  # well inside the 60 s bound
 CONCURRENCY = 16

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from draw2digit.drawing import DIGIT_STROKES, compose_number, place_strokes, render_strokes, to_png
+from draw2digit.canvas import render_strokes, to_png
 from draw2digit.evaluate import number_accuracy
-from draw2digit.preprocess import preprocess, split_digits
+from draw2digit.preprocess import preprocess
+from draw2digit.segment import split_digits
+from draw2digit.synthetic import DIGIT_STROKES, compose_number, place_strokes
 
 
 def written(number: str, extra: list | None = None, size: tuple[int, int] | None = None) -> Image.Image:

@@ -5,9 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from draw2digit.drawing import digit_drawing, redraw, to_png
+from draw2digit.artifacts import ModelNotFoundError, resolve_model_path
+from draw2digit.canvas import to_png
 from draw2digit.evaluate import evaluate_arrays
-from draw2digit.predictor import ModelNotFoundError, Predictor, resolve_model_path
+from draw2digit.predictor import Predictor
+from draw2digit.synthetic import digit_drawing, redraw
 
 
 @pytest.mark.slow

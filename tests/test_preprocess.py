@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from draw2digit import decode
 from draw2digit import preprocess as pp
-from draw2digit.drawing import DIGIT_STROKES, digit_drawing, place_strokes, render_strokes, to_png
+from draw2digit.canvas import render_strokes, to_png
+from draw2digit.synthetic import DIGIT_STROKES, digit_drawing, place_strokes
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -179,44 +181,44 @@ def _png_with_header_size(width: int, height: int) -> bytes:
 
 
 def test_decompression_bomb_refused_from_header():
-    with pytest.raises(pp.ImageTooLargeError, match="pixels"):
+    with pytest.raises(decode.ImageTooLargeError, match="pixels"):
         pp.preprocess(_png_with_header_size(30000, 30000))
-    with pytest.raises(pp.ImageTooLargeError):
+    with pytest.raises(decode.ImageTooLargeError):
         pp.preprocess(_png_with_header_size(5000, 4000))
 
 
 def test_too_many_bytes_refused():
-    with pytest.raises(pp.ImageTooLargeError):
-        pp.preprocess(b"\x89PNG" + b"\x00" * (pp.MAX_BYTES + 1))
+    with pytest.raises(decode.ImageTooLargeError):
+        pp.preprocess(b"\x89PNG" + b"\x00" * (decode.MAX_BYTES + 1))
 
 
 @pytest.mark.parametrize(
     "bad, error",
     [
-        (b"", pp.InvalidImageError),
-        (b"hello, I am not an image", pp.InvalidImageError),
-        ("!!!not base64!!!", pp.InvalidImageError),
-        ("abcde", pp.InvalidImageError),
-        ("data:image/png;base64,", pp.InvalidImageError),
-        ("data:image/png,rawpixels", pp.InvalidImageError),
-        ("data:text/plain;base64,aGVsbG8=", pp.UnsupportedImageError),
-        ("no/such/file.png", pp.InvalidImageError),
-        (np.zeros((3, 3, 7)), pp.InvalidImageError),
-        (np.array([[np.nan, 1.0]]), pp.InvalidImageError),
-        (np.array([["a", "b"]]), pp.InvalidImageError),
-        (12345, pp.InvalidImageError),
+        (b"", decode.InvalidImageError),
+        (b"hello, I am not an image", decode.InvalidImageError),
+        ("!!!not base64!!!", decode.InvalidImageError),
+        ("abcde", decode.InvalidImageError),
+        ("data:image/png;base64,", decode.InvalidImageError),
+        ("data:image/png,rawpixels", decode.InvalidImageError),
+        ("data:text/plain;base64,aGVsbG8=", decode.UnsupportedImageError),
+        ("no/such/file.png", decode.InvalidImageError),
+        (np.zeros((3, 3, 7)), decode.InvalidImageError),
+        (np.array([[np.nan, 1.0]]), decode.InvalidImageError),
+        (np.array([["a", "b"]]), decode.InvalidImageError),
+        (12345, decode.InvalidImageError),
     ],
     ids=lambda v: type(v).__name__ if not isinstance(v, (bytes, str)) else repr(v)[:30],
 )
 def test_garbage_is_rejected_with_a_specific_error(bad, error):
     with pytest.raises(error) as err:
         pp.preprocess(bad)
-    assert isinstance(err.value, pp.PreprocessError) and str(err.value)
+    assert isinstance(err.value, decode.PreprocessError) and str(err.value)
 
 
 def test_truncated_and_unsupported_images(drawing):
     png = to_png(drawing)
-    with pytest.raises(pp.InvalidImageError):
+    with pytest.raises(decode.InvalidImageError):
         pp.preprocess(png[: len(png) // 2])
-    with pytest.raises(pp.UnsupportedImageError, match="TIFF"):
+    with pytest.raises(decode.UnsupportedImageError, match="TIFF"):
         pp.preprocess(_encoded("TIFF", drawing))

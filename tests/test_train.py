@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from draw2digit.data import Split
-from draw2digit.train import TrainConfig, random_affine, split_train_validation, train
+from draw2digit.data import Split, split_train_validation
+from draw2digit.train import TrainConfig, random_affine, train
 
 
 def test_split_is_seeded_and_disjoint(mnist_test):

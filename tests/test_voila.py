@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from draw2digit.drawing import DIGIT_STROKES
+from draw2digit.synthetic import DIGIT_STROKES
 from tests.conftest import ARTIFACTS, MODELS, free_port, wait_for
 from tests.test_browser import draw_with_mouse
 

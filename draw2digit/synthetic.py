@@ -1,4 +1,4 @@
-"""Drawings with known labels, made here: for tests, benchmarks and examples.
+"""Synthetic drawings with known labels, made here: for tests, evaluation, benchmarks and examples.
 
 Two sources:
 
@@ -12,7 +12,6 @@ Two sources:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-Stroke = list[tuple[float, float]]
+from draw2digit.canvas import Stroke, render_strokes
 
 
 def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, n: int = 24) -> Stroke:
@@ -57,38 +56,6 @@ def place_strokes(
     ]
 
 
-def render_strokes(
-    strokes: Sequence[Stroke],
-    size: int | tuple[int, int] = 280,
-    width: float = 18,
-    *,
-    ink: tuple[int, ...] = (0, 0, 0, 255),
-    background: tuple[int, ...] = (0, 0, 0, 0),
-    mode: str = "RGBA",
-    supersample: int = 4,
-    widths: Sequence[float] | None = None,
-) -> Image.Image:
-    """Draw pixel-space strokes with a round pen, anti-aliased, like a browser canvas.
-
-    The default is what an HTML canvas exports: black ink on transparent paper.
-    ``widths`` gives each stroke its own pen width (else all use ``width``).
-    """
-    w, h = (size, size) if isinstance(size, int) else size
-    s = supersample
-    im = Image.new(mode, (w * s, h * s), background[: len(mode)] if mode != "L" else background[0])
-    draw = ImageDraw.Draw(im)
-    fill = ink[: len(mode)] if mode != "L" else ink[0]
-    for i, stroke in enumerate(strokes):
-        pen = widths[i] if widths is not None else width
-        r = pen * s / 2
-        pts = [(x * s, y * s) for x, y in stroke]
-        if len(pts) > 1:
-            draw.line(pts, fill=fill, width=max(1, round(pen * s)), joint="curve")
-        for x, y in pts[:: max(1, len(pts) - 1)] if len(pts) > 1 else pts:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)  # round caps
-    return im.resize((w, h), Image.LANCZOS)
-
-
 def digit_drawing(
     digit: int,
     size: int = 280,
@@ -98,12 +65,6 @@ def digit_drawing(
 ) -> Image.Image:
     """A canvas-like drawing of ``digit`` from its stroke template."""
     return render_strokes(place_strokes(DIGIT_STROKES[digit], size, box), size, width, **kwargs)
-
-
-def to_png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def redraw(

@@ -1,0 +1,61 @@
+"""The model folder: the one place that knows its file names, how to find it, read it and write it.
+
+A model folder holds ``model.keras`` (training, evaluation, saliency),
+``model.tflite`` (serving: the same weights, no TensorFlow needed),
+``model_card.json`` (where it came from and how good it is),
+``calibration.json`` and the training plots. Training writes one; serving only
+reads one, and never imports training code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ENV_MODEL = "DRAW2DIGIT_MODEL"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+MODEL_FILE = "model.keras"
+TFLITE_FILE = "model.tflite"
+CARD_FILE = "model_card.json"
+HISTORY_PLOT = "training_history.png"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No model where we looked; the message says how to get one."""
+
+
+def resolve_model_path(path: str | os.PathLike | None = None, suffix: str = ".tflite") -> Path:
+    """A model file from an explicit path, ``$DRAW2DIGIT_MODEL``, or the shipped ``models/``.
+
+    A directory means the ``model<suffix>`` inside it.
+    """
+    candidate = Path(path or os.environ.get(ENV_MODEL) or DEFAULT_MODEL_DIR).expanduser()
+    if candidate.is_dir():
+        candidate = candidate / f"model{suffix}"
+    elif candidate.suffix != suffix and candidate.with_suffix(suffix).exists():
+        candidate = candidate.with_suffix(suffix)
+    if not candidate.is_file():
+        raise ModelNotFoundError(
+            f"no model at {candidate}. Train one with `draw2digit train`, or point "
+            f"{ENV_MODEL} (or --model) at a folder holding model{suffix}."
+        )
+    return candidate
+
+
+def read_model_card(folder: str | os.PathLike) -> dict:
+    """The model card in a model's folder, or {} for a model trained without one."""
+    card = Path(folder) / CARD_FILE
+    return json.loads(card.read_text()) if card.is_file() else {}
+
+
+def save_model(model, folder: str | os.PathLike, card: dict) -> Path:
+    """Write a Keras model with its LiteRT copy and its card: everything serving needs."""
+    from draw2digit.model import export_tflite
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / MODEL_FILE)
+    export_tflite(model, folder / TFLITE_FILE)
+    (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return folder

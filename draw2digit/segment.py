@@ -1,0 +1,181 @@
+"""Several digits written side by side ("2025") -> one 28x28 image per digit, left to right.
+
+Connected pieces of ink are found, pieces that belong to one digit are merged
+(a 5's lifted bar, a 4 in two strokes, a 7's crossbar), over-wide blobs of
+touching digits are cut where the ink thins, and each digit then goes through
+the same MNIST recipe as a single drawing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from draw2digit.decode import ImageInput, to_pil_or_array
+from draw2digit.preprocess import INK_THRESHOLD, MIN_CONTRAST, Preprocessed, ink_map, to_mnist
+
+
+def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:
+    """Merge boxes whose column spans mostly overlap: pieces of one digit drawn apart.
+
+    A 5's top bar, a 4 drawn in two strokes and a 7's crossbar sit above or across
+    their digit; neighbouring digits overlap at most at their edges.
+    """
+    merged = True
+    while merged:
+        merged = False
+        boxes.sort(key=lambda b: b[0])
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                overlap = min(a[2], b[2]) - max(a[0], b[0])
+                narrower = min(a[2] - a[0], b[2] - b[0])
+                if narrower > 0 and overlap > 0.3 * narrower:
+                    boxes[i] = [
+                        min(a[0], b[0]),
+                        min(a[1], b[1]),
+                        max(a[2], b[2]),
+                        max(a[3], b[3]),
+                        *a[4:],
+                        *b[4:],
+                    ]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _merge_flat_pieces(boxes: list[list[int]], tallest: int) -> list[list[int]]:
+    """A flat stroke on its own (a 5's bar, a 7's crossbar) joins the nearest digit."""
+    flat = [b for b in boxes if b[3] - b[1] < 0.3 * tallest and len(boxes) > 1]
+    for piece in flat:
+        others = [b for b in boxes if b is not piece]
+        if not others:
+            break
+
+        gaps = [max(0, max(b[0], piece[0]) - min(b[2], piece[2])) for b in others]
+        target = others[int(np.argmin(gaps))]
+        if min(gaps) > 0.5 * tallest:
+            continue
+        boxes.remove(piece)
+        target[:4] = [
+            min(target[0], piece[0]),
+            min(target[1], piece[1]),
+            max(target[2], piece[2]),
+            max(target[3], piece[3]),
+        ]
+        target.extend(piece[4:])
+    return boxes
+
+
+def _split_wide(mask: np.ndarray, box: list[int], digit_height: float) -> list[tuple[int, int]]:
+    """Column ranges of the digits inside one over-wide component (touching digits).
+
+    A single handwritten digit can be a little wider than tall, so only a
+    component about 1.5 digit heights wide or more is split, and only where the
+    ink thins to a real valley (at most half the typical column's ink).
+    """
+    left, top, right, bottom = box[:4]
+    width = right - left
+    count = max(1, round(width / max(digit_height, 1)))
+    if count == 1:
+        return [(left, right)]
+    columns = mask[top:bottom, left:right].sum(axis=0).astype(float)
+    typical = float(np.median(columns[columns > 0])) if (columns > 0).any() else 0.0
+    cuts = []
+    for k in range(1, count):
+        centre = k * width / count
+        lo, hi = int(centre - 0.25 * width / count), int(centre + 0.25 * width / count) + 1
+        cut = lo + int(np.argmin(columns[lo:hi]))
+        if columns[cut] <= 0.5 * typical:
+            cuts.append(cut)
+    edges = [0, *cuts, width]
+    return [(left + a, left + b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _best_valley(mask: np.ndarray, left: int, right: int) -> int | None:
+    """The emptiest column in the middle half of a component, if the ink thins there."""
+    columns = mask[:, left:right].sum(axis=0).astype(float)
+    width = right - left
+    lo, hi = width // 4, 3 * width // 4 + 1
+    if hi - lo < 2:
+        return None
+    cut = lo + int(np.argmin(columns[lo:hi]))
+    return left + cut if columns[cut] < 0.8 * float(np.median(columns[columns > 0])) else None
+
+
+def split_digits(
+    source: ImageInput,
+    *,
+    normalize_strokes: bool = True,
+    confidence: Callable[[list[np.ndarray]], list[float]] | None = None,
+) -> list[Preprocessed]:
+    """Several digits written side by side -> one :class:`Preprocessed` per digit, left to right.
+
+    Each digit's ``box`` is in the input's pixels. An empty drawing gives ``[]``.
+    Touching digits are one blob of ink; given ``confidence`` (28x28 images ->
+    the classifier's confidence in each), a blob that could be two digits is cut
+    at its thinnest column when the classifier is surer of both halves than of
+    the whole.
+    """
+    ink = ink_map(to_pil_or_array(source))
+    if float(ink.max(initial=0.0)) < MIN_CONTRAST:
+        return []
+    mask = ink > max(INK_THRESHOLD, 0.25 * float(ink.max()))
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0:
+        return []
+    slices = ndimage.find_objects(labels)
+    boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop, i + 1] for i, s in enumerate(slices)]
+    tallest = max(b[3] - b[1] for b in boxes)
+    areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
+    # Specks (noise, a stray dot) are neither digits nor parts of one.
+    boxes = [
+        b
+        for b in boxes
+        if max(b[2] - b[0], b[3] - b[1]) >= 0.3 * tallest or areas[b[4] - 1] >= 0.05 * areas.max()
+    ]
+    boxes = _merge_flat_pieces(_merge_overlapping(boxes), tallest)
+    heights = sorted(b[3] - b[1] for b in boxes)
+    digit_height = heights[len(heights) // 2]
+    size = (ink.shape[1], ink.shape[0])
+
+    def digit_in(keep: np.ndarray, left: int, right: int) -> Preprocessed | None:
+        part = np.where(keep[:, left:right], ink[:, left:right], np.float32(0.0))
+        rows = np.flatnonzero(part.max(axis=1) > INK_THRESHOLD)
+        if rows.size == 0:
+            return None
+        item = to_mnist(part[rows[0] : rows[-1] + 1], normalize_strokes=normalize_strokes)
+        if item.blank:
+            return None
+        l0, t0, r0, b0 = item.box
+        return Preprocessed(
+            item.image, False, (left + l0, int(rows[0]) + t0, left + r0, int(rows[0]) + b0), size
+        )
+
+    results = []
+    for b in boxes:
+        keep = np.isin(labels, b[4:])  # only this digit's own strokes, not a neighbour's edge
+        for left, right in _split_wide(mask & keep, b, digit_height):
+            whole = digit_in(keep, left, right)
+            if whole is None:
+                continue
+            cut = (
+                _best_valley(mask & keep, left, right)
+                if confidence and right - left > 0.8 * digit_height
+                else None
+            )
+            halves = [digit_in(keep, left, cut), digit_in(keep, cut, right)] if cut else [None]
+            if all(h is not None for h in halves):
+                whole_conf, *half_conf = confidence([whole.image] + [h.image for h in halves])
+                if min(half_conf) > whole_conf:
+                    results.extend(halves)
+                    continue
+            results.append(whole)
+    results.sort(key=lambda p: (p.box[0] + p.box[2]) / 2)
+    return results
