@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from draw2digit.canvas import to_png
+from draw2digit.localhost import free_port
+from draw2digit.synthetic import digit_drawing, random_redraw
 
-from draw2digit.canvas import to_png  # noqa: E402
-from draw2digit.synthetic import digit_drawing, random_redraw  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def drawings(count: int, seed: int = 0) -> list[tuple[bytes, int]]:

@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from draw2digit.artifacts import DEFAULT_MODEL_DIR, MODEL_FILE
     from draw2digit.feedback import FeedbackStore
-    from draw2digit.train import finetune
+    from draw2digit.train import FinetuneConfig, finetune
 
     store = FeedbackStore(args.corrections)
     corrections = store.load()
@@ -71,9 +71,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         args.model or DEFAULT_MODEL_DIR,
         corrections,
         out,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        mnist_limit=args.mnist_limit,
+        FinetuneConfig(epochs=args.epochs, learning_rate=args.learning_rate, mnist_limit=args.mnist_limit),
         verbose=2 if args.quiet else "auto",
     )
     ft = card["finetune"]
@@ -156,6 +154,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from draw2digit.data import load_split
     from draw2digit.evaluate import (
+        compare_with_baseline,
         evaluate_arrays,
         number_accuracy,
         pen_accuracy,
@@ -187,7 +186,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation, tilt=args.tilt
         )
     if args.baseline:
-        result["baseline"] = _compare(predictor, Predictor(args.baseline), test, args.corrections)
+        from draw2digit.feedback import FeedbackStore
+
+        result["baseline"] = compare_with_baseline(
+            predictor, Predictor(args.baseline), test, FeedbackStore(args.corrections).load()
+        )
     if args.pen or args.numbers:
         from draw2digit import pendigits
 
@@ -270,32 +273,6 @@ def _writers(text: str) -> tuple[int, ...]:
     if not writers or not set(writers) <= set(pendigits.WRITERS):
         raise CLIError(f"--writers: writers are numbered {pendigits.WRITERS[0]} to {pendigits.WRITERS[-1]}")
     return writers
-
-
-def _compare(model, baseline, test, corrections_db: str | None) -> dict:
-    """Both models on the MNIST test set and on the corrections this model held back."""
-    import numpy as np
-
-    from draw2digit.feedback import FeedbackStore
-
-    def scores(p) -> dict:
-        out = {
-            "mnist_test_accuracy": float(
-                (p.probabilities(test.images / 255.0).argmax(1) == test.labels).mean()
-            )
-        }
-        if len(held):
-            out["heldout_corrections_accuracy"] = float(
-                (
-                    p.probabilities(corrections.images[held] / 255.0).argmax(1) == corrections.labels[held]
-                ).mean()
-            )
-        return out
-
-    held_ids = model.card.get("finetune", {}).get("held_back_ids", [])
-    corrections = FeedbackStore(corrections_db).load()
-    held = np.flatnonzero(np.isin(corrections.ids, held_ids))
-    return {"before": scores(baseline), "after": scores(model), "heldout_corrections": len(held)}
 
 
 # ---------------------------------------------------------------- predict
@@ -459,6 +436,9 @@ def cmd_voila(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from draw2digit.train import FinetuneConfig, TrainConfig  # no TensorFlow: imported when training
+
+    train_defaults, finetune_defaults = TrainConfig(), FinetuneConfig()
     parser = argparse.ArgumentParser(
         prog="draw2digit",
         description="Read hand-drawn digits with a CNN trained on MNIST.",
@@ -469,13 +449,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the CNN and write model, model card and plots")
     p.add_argument("--out", help="output folder (default: runs/train-<time>)")
-    p.add_argument("--epochs", type=int, default=36, help="epochs (default 36, the shipped model)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--width", type=int, default=32, help="filters in the first block (default 32)")
+    p.add_argument("--epochs", type=int, default=train_defaults.epochs, help="epochs (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=train_defaults.batch_size)
+    p.add_argument(
+        "--learning-rate", type=float, default=train_defaults.learning_rate, help="peak rate (cosine decay)"
+    )
+    p.add_argument(
+        "--width", type=int, default=train_defaults.width, help="filters in the first block (%(default)s)"
+    )
     p.add_argument("--limit", type=int, help="train on only N images (a quick try)")
     p.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
-    p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up before the cosine decay")
+    p.add_argument(
+        "--warmup-epochs", type=float, default=train_defaults.warmup_epochs, help="linear warm-up first"
+    )
     p.add_argument(
         "--pen-copies",
         type=int,
@@ -491,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='add N drawings of an 11th class, "not a digit"',
     )
     p.add_argument("--init-from", metavar="MODEL", help="start from this model's weights (fine-tune)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=train_defaults.seed)
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     p.set_defaults(func=cmd_train)
@@ -545,8 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--corrections", metavar="DB", help="corrections database (default $DRAW2DIGIT_FEEDBACK_DB)"
     )
     p.add_argument("--out", help="output folder (default: runs/finetune-<time>)")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=finetune_defaults.epochs)
+    p.add_argument("--learning-rate", type=float, default=finetune_defaults.learning_rate)
     p.add_argument(
         "--mnist-limit", type=int, metavar="N", help="use only N MNIST training images (quick try)"
     )

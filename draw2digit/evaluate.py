@@ -92,6 +92,31 @@ def evaluate_arrays(probabilities: np.ndarray, labels: np.ndarray) -> Evaluation
     )
 
 
+def correction_scores(probabilities, test, corrections=None, held=None) -> dict:
+    """MNIST test accuracy and, when some corrections were held back, accuracy on them.
+
+    What ``finetune`` records before and after, and ``evaluate --baseline`` compares:
+    ``probabilities`` maps uint8 (n, 28, 28) images to (n, 10 or 11) probabilities.
+    """
+    result = {
+        "mnist_test_accuracy": float((probabilities(test.images)[:, :10].argmax(1) == test.labels).mean())
+    }
+    if held is not None and len(held):
+        guesses = probabilities(corrections.images[held])[:, :10].argmax(1)
+        result["heldout_corrections_accuracy"] = float((guesses == corrections.labels[held]).mean())
+    return result
+
+
+def compare_with_baseline(model, baseline, test, corrections) -> dict:
+    """Two Predictors on the MNIST test set and on the corrections ``model``'s fine-tune held back."""
+    held = np.flatnonzero(np.isin(corrections.ids, model.card.get("finetune", {}).get("held_back_ids", [])))
+
+    def scores(p) -> dict:
+        return correction_scores(lambda images: p.probabilities(images / 255.0), test, corrections, held)
+
+    return {"before": scores(baseline), "after": scores(model), "heldout_corrections": len(held)}
+
+
 def _figure(figsize: tuple[float, float]):
     """A pyplot figure: a notebook's inline backend shows it once, at the end of the cell.
 

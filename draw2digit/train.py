@@ -382,17 +382,22 @@ def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
     return Path(path)
 
 
+@dataclass
+class FinetuneConfig:
+    epochs: int = 2
+    learning_rate: float = 1e-4
+    mnist_limit: int | None = None  # use only N MNIST training images (quick runs)
+    holdout: float = 0.2  # share of the corrections kept back to measure on
+    repeat: int = 20  # each correction counts this many times against 60,000 MNIST images
+    seed: int = 42
+
+
 def finetune(
     base: str | Path,
     corrections,
     out_dir: str | Path,
+    config: FinetuneConfig | None = None,
     *,
-    epochs: int = 2,
-    learning_rate: float = 1e-4,
-    mnist_limit: int | None = None,
-    holdout: float = 0.2,
-    repeat: int = 20,
-    seed: int = 42,
     verbose: int | str = "auto",
     train_split: Split | None = None,
     test_split: Split | None = None,
@@ -407,8 +412,10 @@ def finetune(
     tf = import_tensorflow()
     import keras
 
-    from draw2digit.evaluate import evaluate_arrays
+    from draw2digit.evaluate import correction_scores
 
+    config = config or FinetuneConfig()
+    seed, repeat, epochs = config.seed, config.repeat, config.epochs
     set_seeds(seed)
     base_keras = resolve_model_path(base, ".keras")
     base_card = read_model_card(base_keras.parent)
@@ -419,14 +426,14 @@ def finetune(
     if n == 0:
         raise ValueError("there are no corrections to learn from")
     order = np.random.default_rng(seed).permutation(n)
-    n_held = round(holdout * n) if n >= 5 else 0
+    n_held = round(config.holdout * n) if n >= 5 else 0
     held, used = order[:n_held], order[n_held:]
 
     train_split = train_split if train_split is not None else load_split("train")
     test_split = test_split if test_split is not None else load_split("test")
     x_mnist, y_mnist = train_split.images, train_split.labels
-    if mnist_limit is not None:
-        pick = np.random.default_rng(seed).permutation(len(y_mnist))[:mnist_limit]
+    if config.mnist_limit is not None:
+        pick = np.random.default_rng(seed).permutation(len(y_mnist))[: config.mnist_limit]
         x_mnist, y_mnist = x_mnist[pick], y_mnist[pick]
     x = np.concatenate([x_mnist, np.repeat(corrections.images[used], repeat, axis=0)])
     y = np.concatenate([y_mnist, np.repeat(corrections.labels[used], repeat, axis=0)])
@@ -440,19 +447,13 @@ def finetune(
         def probs(images):
             return m.predict(images.astype("float32")[..., None] / 255.0, batch_size=512, verbose=0)
 
-        result = {
-            "mnist_test_accuracy": evaluate_arrays(probs(test_split.images), test_split.labels).accuracy
-        }
-        if n_held:
-            result["heldout_corrections_accuracy"] = float(
-                (probs(corrections.images[held]).argmax(axis=1) == corrections.labels[held]).mean()
-            )
-        return result
+        return correction_scores(probs, test_split, corrections, held)
 
     before = scores(model)
-    config = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
-    ds = make_dataset(Split(x, y), config, training=True)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
+    ds = make_dataset(Split(x, y), TrainConfig(epochs=epochs, batch_size=128, seed=seed), training=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy"
+    )
     started = time.perf_counter()
     model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)
     seconds = time.perf_counter() - started
@@ -474,7 +475,7 @@ def finetune(
             "repeat": repeat,
             "mnist_images": len(y_mnist),
             "epochs": epochs,
-            "learning_rate": learning_rate,
+            "learning_rate": config.learning_rate,
             "seconds": round(seconds, 1),
             "before": before,
             "after": after,

@@ -185,13 +185,14 @@ plt.show()
 import tempfile
 
 from draw2digit.feedback import FeedbackStore
-from draw2digit.train import finetune
+from draw2digit.train import FinetuneConfig, finetune
 
 workdir = Path(tempfile.mkdtemp())
 store = FeedbackStore(workdir / "feedback.sqlite3")
 for width in range(10):
     store.add(digit_drawing(1, width=4 + 3 * width), label=7, predicted=1)
-card = finetune("../models", store.load(), workdir / "model", epochs=1, mnist_limit=3000, repeat=40)
+config = FinetuneConfig(epochs=1, mnist_limit=3000, repeat=40)
+card = finetune("../models", store.load(), workdir / "model", config, verbose=0)
 before, after = card["finetune"]["before"], card["finetune"]["after"]
 print(
     f"MNIST test:            {100 * before['mnist_test_accuracy']:.2f} % -> "

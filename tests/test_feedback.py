@@ -16,7 +16,7 @@ from draw2digit.data import Split
 from draw2digit.feedback import BlankCorrectionError, FeedbackStore
 from draw2digit.predictor import Predictor
 from draw2digit.synthetic import digit_drawing
-from draw2digit.train import finetune
+from draw2digit.train import FinetuneConfig, finetune
 from tests.conftest import MODELS
 
 B64 = {d: base64.b64encode(to_png(digit_drawing(d))).decode() for d in range(10)}
@@ -137,9 +137,7 @@ def finetuned(tmp_path_factory, mnist_test):
         MODELS,
         store.load(),
         tmp / "model",
-        epochs=2,
-        learning_rate=3e-4,
-        repeat=40,
+        FinetuneConfig(epochs=2, learning_rate=3e-4, repeat=40),
         verbose=0,
         train_split=small,
         test_split=held,

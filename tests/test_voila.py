@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from draw2digit.localhost import free_port, wait_for
 from draw2digit.synthetic import DIGIT_STROKES
-from tests.conftest import ARTIFACTS, MODELS, free_port, wait_for
+from tests.conftest import ARTIFACTS, MODELS
 from tests.test_browser import draw_with_mouse
 
 pytestmark = pytest.mark.browser

@@ -89,10 +89,14 @@ def test_a_dot_is_too_small(pad):
     assert pad.prediction.blank and "too small" in pad.confidence.value
 
 
-def test_client_ready_replays_without_error(pad):
+def test_client_ready_replays_the_strokes(pad, monkeypatch):
+    """A browser that connects late (or reloads) gets every stroke drawn again, in order."""
     draw_with_mouse(pad, 3)
+    pad.draw([[(60, 250), (220, 250)]])
+    painted = []
+    monkeypatch.setattr(pad, "_paint", lambda stroke, points: painted.append(list(points)))
     send(pad, "client_ready")
-    assert pad.prediction.digit == 3
+    assert painted == [list(points) for _, points in pad.strokes] and len(painted) == 2
 
 
 def test_bad_image_shows_an_error_not_a_traceback(pad):
