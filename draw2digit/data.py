@@ -95,14 +95,21 @@ class Split:
     labels: np.ndarray  # (n,) uint8
 
 
-def cache_dir() -> Path:
-    """Per-user cache, overridable so tests and CI never touch the real one."""
-    env = os.environ.get(ENV_CACHE_DIR)
-    if env:
-        return Path(env)
+def user_path(env: str, kind: str, *parts: str) -> Path:
+    """``$env`` when set (tests and CI never touch the real folders), else the per-user
+    ``kind`` folder ("cache" or "data") of draw2digit joined with ``parts``."""
+    value = os.environ.get(env)
+    if value:
+        return Path(value)
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("draw2digit")) / "mnist"
+    base = platformdirs.user_cache_dir if kind == "cache" else platformdirs.user_data_dir
+    return Path(base("draw2digit"), *parts)
+
+
+def cache_dir() -> Path:
+    """Where downloaded MNIST files are kept."""
+    return user_path(ENV_CACHE_DIR, "cache", "mnist")
 
 
 def search_dirs() -> list[Path]:

@@ -35,19 +35,12 @@ class EvaluationReport:
         lines = [
             f"Test images: {self.count}   errors: {self.errors}   accuracy: {100 * self.accuracy:.2f} %",
             "",
-            "digit  images  accuracy  most confused with",
+            "digit    images  accuracy  most confused with",
+            *_per_digit_lines(self.confusion, self.per_class_accuracy),
+            "",
+            "Confusion matrix (rows: true, columns: predicted)",
+            *_matrix_lines(self.confusion),
         ]
-        for d in range(NUM_CLASSES):
-            row = self.confusion[d].copy()
-            row[d] = 0
-            other = int(row.argmax())
-            confused = f"{other} ({row[other]})" if row[other] else "-"
-            acc = 100 * self.per_class_accuracy[d]
-            lines.append(f"{d:>5}  {int(self.confusion[d].sum()):>6}  {acc:7.2f} %  {confused}")
-        lines += ["", "Confusion matrix (rows: true, columns: predicted)"]
-        lines.append("      " + "".join(f"{d:>6}" for d in range(NUM_CLASSES)))
-        for d in range(NUM_CLASSES):
-            lines.append(f"{d:>5} " + "".join(f"{int(v):>6}" for v in self.confusion[d]))
         if self.mistakes:
             lines += [
                 "",
@@ -56,6 +49,31 @@ class EvaluationReport:
             for m in self.mistakes[:10]:
                 lines.append(f"  #{m.index:<5} {m.true} -> {m.predicted}  {100 * m.confidence:.1f} %")
         return "\n".join(lines)
+
+
+def _per_digit_lines(confusion: np.ndarray, accuracy: list[float]) -> list[str]:
+    """One line per true digit: count, accuracy, and what it is most often taken for.
+
+    A confusion matrix with an eleventh column counts "not a digit" there.
+    """
+    lines = []
+    for d in range(NUM_CLASSES):
+        row = confusion[d].copy()
+        row[d] = 0
+        other = int(row.argmax())
+        name = "not a digit" if other == NUM_CLASSES else str(other)
+        confused = f"{name} ({row[other]})" if row[other] else "-"
+        lines.append(f"{d:>5}  {int(confusion[d].sum()):>8}  {100 * accuracy[d]:7.2f} %  {confused}")
+    return lines
+
+
+def _matrix_lines(confusion: np.ndarray) -> list[str]:
+    header = "".join(f"{d:>6}" for d in range(NUM_CLASSES)) + (
+        "     x" if confusion.shape[1] > NUM_CLASSES else ""
+    )
+    return ["      " + header] + [
+        f"{d:>5} " + "".join(f"{int(v):>6}" for v in confusion[d]) for d in range(NUM_CLASSES)
+    ]
 
 
 def evaluate_arrays(probabilities: np.ndarray, labels: np.ndarray) -> EvaluationReport:
@@ -347,23 +365,15 @@ class PenReport:
             f"  top digit right (rule off):           {100 * self.top_accuracy:.2f} %",
             f"  real digits called not a digit:       {100 * self.false_rejection:.2f} %",
             "",
-            "digit  drawings  right     most often read as",
+            "digit  drawings  accuracy  most often read as",
+            *_per_digit_lines(self.confusion, self.per_digit),
+            "",
+            "writer  " + "  ".join(f"{w:>5}" for w in self.per_writer),
+            "right % " + "  ".join(f"{100 * v:5.1f}" for v in self.per_writer.values()),
+            "",
+            "Confusion matrix (rows: true, columns: predicted, x = not a digit)",
+            *_matrix_lines(self.confusion),
         ]
-        for d in range(NUM_CLASSES):
-            row = self.confusion[d].copy()
-            row[d] = 0
-            other = int(row.argmax())
-            name = "not a digit" if other == NUM_CLASSES else str(other)
-            confused = f"{name} ({row[other]})" if row[other] else "-"
-            lines.append(
-                f"{d:>5}  {int(self.confusion[d].sum()):>8}  {100 * self.per_digit[d]:6.2f} %  {confused}"
-            )
-        lines += ["", "writer  " + "  ".join(f"{w:>5}" for w in self.per_writer)]
-        lines.append("right % " + "  ".join(f"{100 * v:5.1f}" for v in self.per_writer.values()))
-        lines += ["", "Confusion matrix (rows: true, columns: predicted, x = not a digit)"]
-        lines.append("      " + "".join(f"{d:>6}" for d in range(NUM_CLASSES)) + f"{'x':>6}")
-        for d in range(NUM_CLASSES):
-            lines.append(f"{d:>5} " + "".join(f"{int(v):>6}" for v in self.confusion[d]))
         return "\n".join(lines)
 
 

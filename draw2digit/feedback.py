@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from draw2digit.data import user_path
 from draw2digit.decode import ImageInput, PreprocessError, to_pil_or_array
 from draw2digit.preprocess import preprocess
 
@@ -50,12 +51,7 @@ class Corrections:
 
 
 def default_path() -> Path:
-    env = os.environ.get(ENV_FEEDBACK_DB)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("draw2digit")) / "feedback.sqlite3"
+    return user_path(ENV_FEEDBACK_DB, "data", "feedback.sqlite3")
 
 
 class FeedbackStore:

@@ -129,9 +129,9 @@ def _rendered(
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from draw2digit.data import cache_dir
+    from draw2digit.data import ENV_CACHE_DIR, user_path
 
-    folder = cache_dir().parent / "renders"
+    folder = user_path(ENV_CACHE_DIR, "cache", "renders")
     key = hashlib.sha256(f"{kind}|{count_key}|{seed}|{__version__}".encode()).hexdigest()[:16]
     path = folder / f"{kind}-{key}.npz"
     if path.is_file():

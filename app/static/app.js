@@ -2,31 +2,32 @@
 "use strict";
 
 (() => {
-  const pad = document.getElementById("pad");
+  const $ = (id) => document.getElementById(id);
+  const pad = $("pad");
   const ctx = pad.getContext("2d");
-  const brush = document.getElementById("brush");
-  const brushValue = document.getElementById("brush-value");
-  const undoBtn = document.getElementById("undo");
-  const clearBtn = document.getElementById("clear");
-  const hint = document.getElementById("canvas-hint");
-  const digitEl = document.getElementById("digit");
-  const promptEl = document.getElementById("prompt");
-  const confEl = document.getElementById("confidence");
-  const errorEl = document.getElementById("error");
+  const brush = $("brush");
+  const brushValue = $("brush-value");
+  const undoBtn = $("undo");
+  const clearBtn = $("clear");
+  const hint = $("canvas-hint");
+  const digitEl = $("digit");
+  const promptEl = $("prompt");
+  const confEl = $("confidence");
+  const errorEl = $("error");
   const bars = [...document.querySelectorAll("#bars li")];
-  const preview = document.getElementById("preview");
+  const preview = $("preview");
   const pctx = preview.getContext("2d");
-  const overlay = document.getElementById("overlay");
+  const overlay = $("overlay");
   const octx = overlay.getContext("2d");
-  const numberList = document.getElementById("number-digits");
-  const digitDetails = document.getElementById("digit-details");
+  const numberList = $("number-digits");
+  const digitDetails = $("digit-details");
   const modeInputs = [...document.querySelectorAll("input[name=mode]")];
   let mode = "digit"; // or "number": several digits side by side
-  const explain = document.getElementById("explain");
-  const correctBox = document.getElementById("correct");
-  const correctStatus = document.getElementById("correct-status");
+  const explain = $("explain");
+  const correctBox = $("correct");
+  const correctStatus = $("correct-status");
   let lastDigit = null; // what the model said about the drawing now on the pad
-  const saliencyImg = document.getElementById("saliency");
+  const saliencyImg = $("saliency");
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
   const strokes = []; // each: {width, points: [[x, y], ...]} in CSS pixels
@@ -351,7 +352,7 @@
   }
 
   async function loadModelInfo() {
-    const el = document.getElementById("model-info");
+    const el = $("model-info");
     try {
       const card = await (await fetch("/api/model")).json();
       const acc = card.test_accuracy ? `${(100 * card.test_accuracy).toFixed(2)} % on the MNIST test set` : "";
