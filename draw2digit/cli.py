@@ -41,6 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_copies=args.pen_copies,
         non_digits=args.non_digits,
         init_from=args.init_from,
+        distill_from=args.distill_from,
     )
     print(f"Training into {out} with {config}", flush=True)
     card = train(config, out, verbose=2 if args.quiet else "auto")
@@ -477,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='add N drawings of an 11th class, "not a digit"',
     )
     p.add_argument("--init-from", metavar="MODEL", help="start from this model's weights (fine-tune)")
+    p.add_argument(
+        "--distill-from", metavar="MODEL", help="keep MNIST answers close to this model's (no forgetting)"
+    )
     p.add_argument("--seed", type=int, default=train_defaults.seed)
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")

@@ -47,6 +47,8 @@ class TrainConfig:
     pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
+    distill_from: str | None = None  # keep MNIST answers close to this model's (see make_dataset)
+    distill_weight: float = 0.5
     extra: dict = field(default_factory=dict)
 
 
@@ -203,24 +205,51 @@ def init_weights(model, source: str | Path) -> None:
             new_layer.set_weights([kernel, bias])
 
 
-def make_dataset(split: Split, config: TrainConfig, *, training: bool):
+def make_dataset(
+    split: Split,
+    config: TrainConfig,
+    *,
+    training: bool,
+    teacher=None,
+    taught: np.ndarray | None = None,
+    classes: int = 10,
+):
+    """Batches of (images in [0, 1], labels), shuffled and augmented for training.
+
+    With a ``teacher`` (a model that already reads MNIST well), labels become soft
+    targets: for the rows marked in ``taught``, ``config.distill_weight`` of the
+    target is the teacher's answer on the same augmented image, the rest the true
+    label. Learning new drawings then does not forget the old ones (Li and Hoiem,
+    "Learning without Forgetting", 2016).
+    """
     tf = import_tensorflow()
 
     x = split.images[..., None]
-    ds = tf.data.Dataset.from_tensor_slices((x, split.labels.astype("int32")))
+    flags = np.zeros(len(split.labels), bool) if taught is None else taught
+    ds = tf.data.Dataset.from_tensor_slices((x, split.labels.astype("int32"), flags))
     if training:
         ds = ds.shuffle(len(split.labels), seed=config.seed, reshuffle_each_iteration=True)
     ds = ds.batch(config.batch_size)
-    ds = ds.map(lambda im, y: (tf.cast(im, tf.float32) / 255.0, y))
+    ds = ds.map(lambda im, y, t: (tf.cast(im, tf.float32) / 255.0, y, t))
     if training and config.augment:
         counter = tf.data.Dataset.counter(start=config.seed * 1_000_003)
         ds = tf.data.Dataset.zip((ds, counter)).map(
-            lambda batch, i: (
-                random_affine(batch[0], config, tf.cast(i, tf.int32)),
-                batch[1],
-            ),
+            lambda batch, i: (random_affine(batch[0], config, tf.cast(i, tf.int32)), *batch[1:]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+    if teacher is None:
+        ds = ds.map(lambda im, y, t: (im, y))
+    else:
+        weight = float(config.distill_weight)
+
+        def soft(im, y, t):
+            onehot = tf.one_hot(y, classes)
+            said = teacher(im, training=False)[:, :10]
+            said = tf.pad(said, [[0, 0], [0, classes - 10]])
+            w = weight * tf.cast(t, tf.float32)[:, None]
+            return im, w * said + (1.0 - w) * onehot
+
+        ds = ds.map(soft)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -264,26 +293,33 @@ def train(
     test_split = test_split if test_split is not None else load_split("test")
     tr, va = split_train_validation(train_split, config.validation_size, config.seed, config.limit)
     mnist_train_images = len(tr.labels)
+    taught = np.ones(mnist_train_images, bool)  # rows a teacher may speak for: MNIST's
     pen, other, extra_card = extra_training_data(config)
     for part in (pen, other):
         if part is not None:
             tr = Split(np.concatenate([tr.images, part.images]), np.concatenate([tr.labels, part.labels]))
+            taught = np.concatenate([taught, np.zeros(len(part.labels), bool)])
 
-    train_ds = make_dataset(tr, config, training=True)
-    val_ds = make_dataset(va, config, training=False)
+    classes = 11 if config.non_digits else 10
+    teacher = None
+    if config.distill_from:
+        teacher = keras.saving.load_model(resolve_model_path(config.distill_from, ".keras"), compile=False)
+        teacher.trainable = False
+    train_ds = make_dataset(tr, config, training=True, teacher=teacher, taught=taught, classes=classes)
+    val_ds = make_dataset(va, config, training=False, teacher=teacher, classes=classes)
     steps = math.ceil(len(tr.labels) / config.batch_size)
 
     # Batch norm's moving averages span ~1/(1 - momentum) steps: keep that under a
     # tenth of the run, or a short run is evaluated with unsettled statistics.
     bn_momentum = min(0.99, 1.0 - 10.0 / (config.epochs * steps))
-    classes = 11 if config.non_digits else 10
     model = build_model(width=config.width, dropout=config.dropout, bn_momentum=bn_momentum, classes=classes)
     if config.init_from:
         init_weights(model, config.init_from)
+    soft = teacher is not None  # soft targets: categorical loss on probability vectors
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy",
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy") if soft else "accuracy"],
     )
     backup = out / "backup"
     callbacks = [
