@@ -30,7 +30,7 @@ def predict():
     paper.alpha_composite(image)
     gray = paper.convert("L").resize((28, 28))
     x = (255 - np.asarray(gray, dtype="float32")) / 255.0
-    probs = model.predict(x.reshape(1, 28, 28, 1))[0]
+    probs = model.predict(x.reshape(1, 28, 28, 1))[0][:10]  # an 11th output, if any, is "not a digit"
     return jsonify(digit=int(probs.argmax()), confidence=float(probs.max()), probabilities=probs.tolist())
 
 

@@ -209,9 +209,13 @@ class Predictor:
         """Several digits side by side ("2025"): split, read each, left to right."""
         from draw2digit.segment import split_digits
 
-        parts = split_digits(
-            source, confidence=lambda ims: self.probabilities(np.stack(ims)).max(axis=1).tolist()
-        )
+        def confidence(images: list[np.ndarray]) -> list[float]:
+            """How sure the model is that each piece is one digit (a stray bar is not)."""
+            out = self.outputs(np.stack(images))
+            sure = out.probabilities.max(axis=1)
+            return (sure if out.not_digit is None else sure * (1 - out.not_digit)).tolist()
+
+        parts = split_digits(source, confidence=confidence)
         preds = self.predict_preprocessed(parts)
         digits = tuple(  # inside a number every piece is read as its likeliest digit
             DigitInNumber(

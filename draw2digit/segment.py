@@ -98,15 +98,24 @@ def _split_wide(mask: np.ndarray, box: list[int], digit_height: float) -> list[t
     return [(left + a, left + b) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def _best_valley(mask: np.ndarray, left: int, right: int) -> int | None:
-    """The emptiest column in the middle half of a component, if the ink thins there."""
+def _valleys(mask: np.ndarray, left: int, right: int, most: int = 3) -> list[int]:
+    """Up to ``most`` columns in the middle of a component where the ink thins, emptiest first.
+
+    Candidates are kept apart by a tenth of the width, so they are different places to cut.
+    """
     columns = mask[:, left:right].sum(axis=0).astype(float)
     width = right - left
-    lo, hi = width // 4, 3 * width // 4 + 1
+    lo, hi = width // 5, 4 * width // 5 + 1
     if hi - lo < 2:
-        return None
-    cut = lo + int(np.argmin(columns[lo:hi]))
-    return left + cut if columns[cut] < 0.8 * float(np.median(columns[columns > 0])) else None
+        return []
+    thin = 0.8 * float(np.median(columns[columns > 0]))
+    cuts: list[int] = []
+    for c in lo + np.argsort(columns[lo:hi], kind="stable"):
+        if columns[c] >= thin or len(cuts) == most:
+            break
+        if all(abs(c - k) > width / 10 for k in cuts):
+            cuts.append(int(c))
+    return [left + c for c in cuts]
 
 
 def split_digits(
@@ -119,9 +128,10 @@ def split_digits(
 
     Each digit's ``box`` is in the input's pixels. An empty drawing gives ``[]``.
     Touching digits are one blob of ink; given ``confidence`` (28x28 images ->
-    the classifier's confidence in each), a blob that could be two digits is cut
-    at its thinnest column when the classifier is surer of both halves than of
-    the whole.
+    the classifier's confidence that each is one digit), a blob that could be two
+    digits is cut at its thinnest column, and pieces merged because their columns
+    overlap (a slanted neighbour, or a 4 in two strokes?) are read apart, when the
+    classifier is surer of every part than of the whole.
     """
     ink = ink_map(to_pil_or_array(source))
     if float(ink.max(initial=0.0)) < MIN_CONTRAST:
@@ -132,6 +142,7 @@ def split_digits(
         return []
     slices = ndimage.find_objects(labels)
     boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop, i + 1] for i, s in enumerate(slices)]
+    boxes_by_label = {b[4]: list(b) for b in boxes}
     tallest = max(b[3] - b[1] for b in boxes)
     areas = ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))
     # Specks (noise, a stray dot) are neither digits nor parts of one.
@@ -158,23 +169,45 @@ def split_digits(
             item.image, False, (left + l0, int(rows[0]) + t0, left + r0, int(rows[0]) + b0), size
         )
 
+    def pieces_of(b: list[int]) -> list[Preprocessed] | None:
+        """The components merged into ``b``, read one by one (flat bars still joined), if all are digits."""
+        groups = _merge_flat_pieces([[*boxes_by_label[lab][:4], lab] for lab in b[4:]], tallest)
+        if len(groups) < 2:
+            return None
+        parts = []
+        for g in groups:
+            own = np.isin(labels, g[4:])
+            part = digit_in(own, g[0], g[2])
+            if part is None:
+                return None
+            parts.append(part)
+        return parts
+
     results = []
     for b in boxes:
         keep = np.isin(labels, b[4:])  # only this digit's own strokes, not a neighbour's edge
+        if confidence and len(b) > 5:  # pieces merged by their overlap: two digits, or one?
+            pieces = pieces_of(b)
+            whole = digit_in(keep, b[0], b[2])
+            if pieces and whole is not None:
+                whole_conf, *piece_conf = confidence([whole.image] + [p.image for p in pieces])
+                if min(piece_conf) > whole_conf:
+                    results.extend(pieces)
+                    continue
         for left, right in _split_wide(mask & keep, b, digit_height):
             whole = digit_in(keep, left, right)
             if whole is None:
                 continue
-            cut = (
-                _best_valley(mask & keep, left, right)
-                if confidence and right - left > 0.8 * digit_height
-                else None
+            cuts = (
+                _valleys(mask & keep, left, right) if confidence and right - left > 0.8 * digit_height else []
             )
-            halves = [digit_in(keep, left, cut), digit_in(keep, cut, right)] if cut else [None]
-            if all(h is not None for h in halves):
-                whole_conf, *half_conf = confidence([whole.image] + [h.image for h in halves])
-                if min(half_conf) > whole_conf:
-                    results.extend(halves)
+            options = [[digit_in(keep, left, cut), digit_in(keep, cut, right)] for cut in cuts]
+            options = [o for o in options if all(h is not None for h in o)]
+            if options:
+                whole_conf, *conf = confidence([whole.image] + [h.image for o in options for h in o])
+                best = max(range(len(options)), key=lambda i: min(conf[2 * i : 2 * i + 2]))
+                if min(conf[2 * best : 2 * best + 2]) > whole_conf:
+                    results.extend(options[best])
                     continue
             results.append(whole)
     results.sort(key=lambda p: (p.box[0] + p.box[2]) / 2)

@@ -233,8 +233,16 @@ _FONTS = (
 NON_DIGIT_FAMILIES = {
     "fit": {
         "glyphs": "ACEFHKMNPRacefhkmn#@%&*?!+",
-        "fonts": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "cmss10.ttf"),
-        "shapes": ("square", "triangle", "star", "cross", "spiral", "arrow", "hash"),
+        "fonts": (
+            "DejaVuSans.ttf",
+            "DejaVuSans-Bold.ttf",
+            "DejaVuSans-Oblique.ttf",
+            "DejaVuSerif.ttf",
+            "cmss10.ttf",
+            "cmtt10.ttf",
+            "cmb10.ttf",
+        ),
+        "shapes": ("square", "triangle", "star", "cross", "spiral", "arrow", "hash", "strokes", "jagged"),
     },
     "test": {
         "glyphs": "UVWXYprvwxy=<>{}[]~^",
@@ -276,6 +284,8 @@ def non_digit_drawings(
         if kind == "glyph":
             im = Image.new("RGBA", (canvas, canvas), (0, 0, 0, 0))
             glyph = str(rng.choice(list(glyphs)))
+            if family == "fit" and rng.random() < 0.25:  # two glyphs close together
+                glyph += str(rng.choice(list(glyphs)))
             font = _font(str(rng.choice(fonts)), int(rng.uniform(0.45, 0.8) * canvas))
             draw = ImageDraw.Draw(im)
             x, y = canvas * rng.uniform(0.3, 0.7), canvas * rng.uniform(0.35, 0.65)
@@ -339,6 +349,19 @@ def _shape(rng: np.random.Generator, canvas: int, name: str) -> list[Stroke]:
         return [polygon([r] * 4)]
     if name == "triangle":
         return [polygon([r] * 3)]
+    if name == "strokes":  # a few unrelated pen strokes
+        out = []
+        for _ in range(int(rng.integers(2, 5))):
+            a, b = rng.uniform(0.15, 0.85, (2, 2)) * canvas
+            bend = rng.normal(0, 0.15, 2) * canvas
+            t = np.linspace(0, 1, 12)[:, None]
+            path = (1 - t) ** 2 * a + 2 * (1 - t) * t * ((a + b) / 2 + bend) + t**2 * b
+            out.append([(float(x), float(y)) for x, y in path])
+        return out
+    if name == "jagged":  # an irregular spiky outline: long and short corners in turn
+        k = int(rng.integers(4, 8))
+        spikes = np.stack([rng.uniform(0.7, 1.0, k), rng.uniform(0.2, 0.5, k)], 1).ravel()
+        return [polygon(list(r * spikes))]
     if name == "pentagon":
         return [polygon([r] * 5)]
     if name == "hexagon":

@@ -25,6 +25,7 @@ from draw2digit.artifacts import HISTORY_PLOT, read_model_card, resolve_model_pa
 from draw2digit.data import Split, dataset_checksums, load_split, split_train_validation
 
 NOT_A_DIGIT = 10  # the eleventh class of a model trained with non-digit drawings
+RENDER_CODE = ("pendigits.py", "synthetic.py", "canvas.py", "preprocess.py", "decode.py")
 
 
 @dataclass
@@ -134,7 +135,10 @@ def _rendered(
     from draw2digit.data import ENV_CACHE_DIR, user_path
 
     folder = user_path(ENV_CACHE_DIR, "cache", "renders")
-    key = hashlib.sha256(f"{kind}|{count_key}|{seed}|{__version__}".encode()).hexdigest()[:16]
+    # The key covers the code that draws and prepares the images: change it and the cache is renewed.
+    here = Path(__file__).parent
+    code = b"".join((here / f).read_bytes() for f in RENDER_CODE)
+    key = hashlib.sha256(f"{kind}|{count_key}|{seed}|".encode() + code).hexdigest()[:16]
     path = folder / f"{kind}-{key}.npz"
     if path.is_file():
         with np.load(path) as f:

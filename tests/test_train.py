@@ -52,3 +52,35 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     assert len(on_disk["test_per_class_accuracy"]) == 10
     assert card["test_accuracy"] > 0.6, "three short epochs learn digits (chance is 0.1)"
     assert not (tmp_path / "backup").exists()
+
+
+@pytest.mark.slow
+def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
+    """The shipped recipe in miniature: MNIST + real pen digits + an eleventh class, from a teacher."""
+    from draw2digit.predictor import Predictor
+    from tests.conftest import MODELS
+
+    small = Split(mnist_test.images[:2000], mnist_test.labels[:2000])
+    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
+    config = TrainConfig(
+        epochs=1,
+        limit=1500,
+        validation_size=300,
+        learning_rate=1e-4,
+        warmup_epochs=0,
+        pen_copies=1,
+        pen_writers=(1,),
+        non_digits=60,
+        init_from=str(MODELS),
+        distill_from=str(MODELS),
+    )
+    card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
+    assert card["classes"] == 11
+    pen = card["data"]["pen_digits"]
+    assert pen["writers"] == [1] and pen["digits"] == 250 and pen["augmented_drawings"] == 250
+    assert pen["sha256"] and "CC BY 4.0" in pen["dataset"] and set(pen["heldout_writers"]).isdisjoint({1})
+    assert card["data"]["non_digits"]["drawings"] >= 55 and card["data"]["non_digits"]["class"] == 10
+    assert card["test_accuracy"] > 0.97, "one gentle epoch from the shipped weights keeps MNIST"
+    out = Predictor(tmp_path).outputs(held.images[:50] / 255.0)
+    assert out.probabilities.shape == (50, 10) and out.not_digit.shape == (50,)
+    np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
