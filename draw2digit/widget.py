@@ -41,6 +41,10 @@ _CSS = """
 .d2d-bars .fill { height: 100%; background: #8fb0e3; }
 .d2d-bars .top .fill { background: #1f5fbf; }
 .d2d-bars .top { font-weight: 700; }
+.d2d-preview img, img.d2d-preview { image-rendering: pixelated; border: 1px solid #c9d1d9; border-radius: 6px;
+  background: #000; }
+.d2d-seen { align-items: center; gap: 12px; }
+.d2d-caption { color: #57606a; font-size: 13px; }
 </style>
 """
 
@@ -92,7 +96,8 @@ class DrawingPad(widgets.HBox):
         self.confidence = widgets.HTML()
         self.confidence.add_class("d2d-confidence")
         self.bars = widgets.HTML()
-        self.preview = widgets.Image(format="png")  # 4x the model's pixels; wider in number mode
+        # The model's 28x28 at 4x, pixelated, beside its caption as on the page; wider in number mode.
+        self.preview = widgets.Image(format="png", layout=widgets.Layout(height="112px", width="112px"))
         self.preview.add_class("d2d-preview")
         self.explain = widgets.Checkbox(value=False, description="Show why", indent=False)
         self.explain.add_class("d2d-explain")
@@ -125,19 +130,22 @@ class DrawingPad(widgets.HBox):
         self.undo_button.on_click(lambda _: self.undo())
         self.clear_button.on_click(lambda _: self.clear())
 
+        caption = widgets.HTML(
+            '<span class="d2d-caption"><b>What the network sees</b><br>28×28 pixels</span>'
+        )
+        self.seen = widgets.HBox([self.preview, widgets.VBox([caption, self.explain])])
+        self.seen.add_class("d2d-seen")
         left = widgets.VBox(
             [self.mode, self.canvas, self.brush, widgets.HBox([self.undo_button, self.clear_button])]
         )
         right = widgets.VBox(
             [
                 widgets.HBox([self.digit, self.confidence], layout=widgets.Layout(align_items="center")),
-                self.correction_row,
                 self.bars,
-                widgets.HBox(
-                    [widgets.HTML("<b>What the network sees</b> (28×28)&nbsp;&nbsp;"), self.explain]
-                ),
-                self.preview,
-            ]
+                self.seen,
+                self.correction_row,
+            ],
+            layout=widgets.Layout(max_width="100%"),
         )
         super().__init__([widgets.HTML(_CSS), left, right])
         self.add_class("d2d-pad")
@@ -278,8 +286,11 @@ class DrawingPad(widgets.HBox):
             least = min(d.confidence for d in n.digits)
             self.confidence.value = f"{len(n.digits)} digit(s), least sure {100 * least:.0f} %"
             self.bars.value = " ".join(f"<b>{d.digit}</b> {100 * d.confidence:.0f}%" for d in n.digits)
+            self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
+            self.preview.layout.height = "auto"
             self.preview.value = _png(np.hstack([d.image for d in n.digits]), scale=4)
             return
+        self.preview.layout.width = self.preview.layout.height = "112px"
         p = self.prediction
         if self.error:
             self.digit.value = ""

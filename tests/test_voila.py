@@ -59,6 +59,11 @@ def test_draw_in_the_voila_app(browser, voila_app):
         expect(page.locator(".d2d-confidence")).to_contain_text("% confident")
         if digit == 3:
             page.screenshot(path=str(ARTIFACTS / "voila-app.png"), full_page=True)
+            # the page's hierarchy: a small pixelated 28x28 beside its caption, under the bars
+            seen = page.locator(".d2d-preview").bounding_box()
+            bars = page.locator(".d2d-bars").bounding_box()
+            assert 100 <= seen["width"] <= 130 and 100 <= seen["height"] <= 130, seen
+            assert seen["y"] > bars["y"] + bars["height"] - 1, (seen, bars)
         page.locator(".d2d-clear").click()
         expect(page.locator(".d2d-digit")).to_have_text("", timeout=20_000)
     ink = page.eval_on_selector(
@@ -67,3 +72,19 @@ def test_draw_in_the_voila_app(browser, voila_app):
     )
     assert not ink, "clear empties the pad in the browser too"
     page.close()
+
+
+def test_voila_app_on_a_phone(browser, voila_app):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(voila_app, timeout=120_000)
+    page.wait_for_selector(PAD, timeout=120_000)
+    draw_with_mouse(page, PAD, DIGIT_STROKES[4])
+    expect(page.locator(".d2d-digit")).to_have_text("4", timeout=20_000)
+    for selector in (PAD, ".d2d-preview", ".d2d-bars", ".d2d-clear"):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, (selector, box)
+    page.screenshot(path=str(ARTIFACTS / "voila-app-phone.png"), full_page=True)
+    context.close()
