@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
+export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
 
 .PHONY: run test chromium lint format bench bench-api evaluate train voila lab notebooks clean
 
@@ -53,11 +54,11 @@ bench: $(VENV)/.installed-app  ## latency/throughput of preprocessing + inferenc
 bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-style server
 	$(BIN)/python benchmarks/bench_api.py
 
-evaluate: $(VENV)/.installed-app  ## the shipped model on the MNIST test set, with figures
-	$(BIN)/draw2digit evaluate --figures models/figures --redrawn 3000 --ablation
+evaluate: $(VENV)/.installed-app  ## the shipped model: real pen digits of held-out writers, MNIST, numbers, figures
+	$(BIN)/draw2digit evaluate --pen --numbers 300 --figures models/figures --redrawn 3000 --ablation
 
-train: $(VENV)/.installed-app  ## the shipped model's training run (about 50 min on 2 CPU cores)
-	$(BIN)/draw2digit train --out runs/full --quiet
+train: $(VENV)/.installed-app  ## the shipped model's training run (see the README for its time on 2 CPU cores)
+	$(BIN)/draw2digit train --out runs/full --quiet $(SHIPPED_RECIPE)
 
 voila: $(VENV)/.installed-notebooks  ## the drawing notebook as a standalone app on 127.0.0.1:8866
 	$(BIN)/draw2digit voila

@@ -121,3 +121,21 @@ def test_api_bad_mode(client):
     assert r.status_code == 400 and "mode" in r.get_json()["error"]
     r = client.post("/predict?mode=letters", data=png, content_type="image/png")
     assert r.status_code == 400 and "mode" in r.get_json()["error"]
+
+
+@pytest.mark.slow
+def test_numbers_of_real_pen_digits(predictor, pen_digits):
+    from draw2digit import pendigits
+
+    heldout = pendigits.by_writers(pen_digits, pendigits.HELDOUT_WRITERS)
+    result = number_accuracy(
+        predictor,
+        heldout,
+        [d.label for d in heldout],
+        count=40,
+        lengths=(2, 4),
+        seed=7,
+        compose=pendigits.compose_number,
+    )
+    assert result[2]["digit_count_correct"] >= 0.9 and result[2]["sequence_accuracy"] >= 0.85
+    assert result[4]["sequence_accuracy"] >= 0.75
