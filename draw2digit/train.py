@@ -25,6 +25,10 @@ from draw2digit.artifacts import HISTORY_PLOT, read_model_card, resolve_model_pa
 from draw2digit.data import Split, dataset_checksums, load_split, split_train_validation
 
 NOT_A_DIGIT = 10  # the eleventh class of a model trained with non-digit drawings
+NON_DIGIT_SOURCE = (
+    "made here by synthetic.non_digit_drawings(family='fit'): letters and symbols in fonts that ship "
+    "with matplotlib (DejaVu: Bitstream Vera license; Computer Modern: BaKoMa license), scribbles, shapes"
+)
 RENDER_CODE = ("pendigits.py", "synthetic.py", "canvas.py", "preprocess.py", "decode.py")
 
 
@@ -185,8 +189,7 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
         images, labels = _rendered("non_digit", config.non_digits, str(config.non_digits), config.seed)
         other = Split(images, labels)
         card["non_digits"] = {
-            "source": "drawing.non_digit_drawings(family='fit'): letters and symbols in matplotlib's DejaVu "
-            "and Computer Modern fonts (Bitstream Vera / DejaVu license, OFL), scribbles, shapes; made here",
+            "source": NON_DIGIT_SOURCE,
             "drawings": len(labels),
             "class": NOT_A_DIGIT,
         }

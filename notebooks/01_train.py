@@ -18,14 +18,15 @@
 #
 # This notebook trains the Draw2Digit network on MNIST, step by step: load the data, look at it, see what
 # augmentation does, build the model, train it and plot how it learned. Everything here calls the
-# `draw2digit` library, the same code that trained the shipped model (`draw2digit train`).
+# `draw2digit` library, the same code that trains the shipped model (`draw2digit train`).
 
 # %% [markdown]
 # ## Parameters
 #
 # A short run by default, so the notebook finishes in a minute or two on a laptop CPU. Set `FULL_RUN = True`
-# for the run that made the shipped model (36 epochs on all 55,000 training images: about 50 minutes on two
-# CPU cores).
+# for the run that made the first, MNIST-only model in `models/mnist-only` (36 epochs on all 55,000 training
+# images: about 50 minutes on two CPU cores). The shipped model starts from that one and also learns real
+# pen drawings and "not a digit": lesson 2 shows why, and `make train` runs it.
 
 # %% tags=["parameters"]
 FULL_RUN = False
@@ -123,5 +124,6 @@ Image(filename=f"{OUT_DIR}/training_history.png")
 # %% [markdown]
 # ## What next
 #
-# `FULL_RUN = True` reproduces the shipped model. Lesson 2 (`02_evaluate.ipynb`) looks closely at the shipped
-# model: where it errs, and what preprocessing does to a drawing.
+# `FULL_RUN = True` reproduces the MNIST-only model. Lesson 2 (`02_evaluate.ipynb`) looks closely at the
+# shipped model: where it errs, what preprocessing does to a drawing, and how it fares on real drawings by
+# people it never saw.
