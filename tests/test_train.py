@@ -57,6 +57,7 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
 @pytest.mark.slow
 def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     """The shipped recipe in miniature: MNIST + real pen digits + an eleventh class, from a teacher."""
+    from draw2digit import pendigits
     from draw2digit.predictor import Predictor
     from tests.conftest import MODELS
 
@@ -77,7 +78,8 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
     assert card["classes"] == 11
     pen = card["data"]["pen_digits"]
-    assert pen["writers"] == [1] and pen["digits"] == 250 and pen["augmented_drawings"] == 250
+    own = len(pendigits.by_writers(pen_digits, [1]))  # writer 1 wrote 249
+    assert pen["writers"] == [1] and pen["digits"] == own == pen["augmented_drawings"] == 249
     assert pen["sha256"] and "CC BY 4.0" in pen["dataset"] and set(pen["heldout_writers"]).isdisjoint({1})
     assert card["data"]["non_digits"]["drawings"] >= 55 and card["data"]["non_digits"]["class"] == 10
     assert card["test_accuracy"] > 0.97, "one gentle epoch from the shipped weights keeps MNIST"
