@@ -226,13 +226,16 @@ def calibrate(
     return report
 
 
+@dataclass(frozen=True)
+class CalibrationConfig:
+    non_digits: int = 1500  # drawings of each non-digit family (fit, test)
+    fit_images: int = 20000  # MNIST training images for the class Gaussians
+    max_false_rejection: float = 0.01  # of MNIST validation digits and of tuning writers' pen digits
+    seed: int = 0
+
+
 def run_calibration(
-    predictor,
-    *,
-    non_digits: int = 1500,
-    fit_images: int = 20000,
-    max_false_rejection: float = 0.01,
-    seed: int = 0,
+    predictor, config: CalibrationConfig | None = None
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray] | None]:
     """Everything ``draw2digit calibrate`` measures, for a loaded :class:`~draw2digit.predictor.Predictor`.
 
@@ -247,9 +250,11 @@ def run_calibration(
     from draw2digit.preprocess import preprocess
     from draw2digit.synthetic import non_digit_drawings
 
-    config = predictor.card.get("config", {})
+    config = config or CalibrationConfig()
+    non_digits, fit_images, seed = config.non_digits, config.fit_images, config.seed
+    trained = predictor.card.get("config", {})
     train, validation = split_train_validation(
-        load_split("train"), config.get("validation_size", 5000), config.get("seed", 42)
+        load_split("train"), trained.get("validation_size", 5000), trained.get("seed", 42)
     )
     test = load_split("test")
 
@@ -293,7 +298,7 @@ def run_calibration(
         },
         non["fit"],
         non["test"],
-        max_false_rejection=max_false_rejection,
+        max_false_rejection=config.max_false_rejection,
         gaussians=gaussians,
     )
     report["pen_writers"] = {

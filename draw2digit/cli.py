@@ -96,17 +96,12 @@ def _print_before_after(before: dict, after: dict) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from draw2digit.calibration import run_calibration, save_calibration
+    from draw2digit.calibration import CalibrationConfig, run_calibration, save_calibration
     from draw2digit.predictor import Predictor
 
     predictor = Predictor(args.model)
-    report, gaussians = run_calibration(
-        predictor,
-        non_digits=args.non_digits,
-        fit_images=args.fit_images,
-        max_false_rejection=args.max_false_rejection,
-        seed=args.seed,
-    )
+    config = CalibrationConfig(args.non_digits, args.fit_images, args.max_false_rejection, args.seed)
+    report, gaussians = run_calibration(predictor, config)
     folder = Path(args.out) if args.out else predictor.model_path.parent
     if folder.suffix == ".json":  # --out named the file, as it used to
         folder = folder.parent
@@ -315,61 +310,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from draw2digit.canvas import to_png
-    from draw2digit.predictor import Predictor
-    from draw2digit.preprocess import preprocess
-    from draw2digit.synthetic import digit_drawing
+    from draw2digit.bench import benchmark
 
-    def timed(fn, runs: int) -> np.ndarray:
-        for _ in range(min(50, runs)):
-            fn()
-        out = np.empty(runs)
-        for i in range(runs):
-            t = time.perf_counter()
-            fn()
-            out[i] = time.perf_counter() - t
-        return out * 1000
-
-    def line(label: str, ms: np.ndarray) -> str:
-        return f"{label:<44} p50 {np.median(ms):7.3f} ms   p99 {np.percentile(ms, 99):7.3f} ms"
-
-    t0 = time.perf_counter()
-    predictor = Predictor(args.model)
-    load_s = time.perf_counter() - t0
-    pngs = [to_png(digit_drawing(d)) for d in range(10)]
-    x1 = preprocess(pngs[3]).image
-    batch = np.stack([preprocess(p).image for p in pngs] * 7)[:64]
-    it = iter(range(10**9))
-
-    print(
-        f"Model {predictor.model_path} loaded in {load_s * 1000:.0f} ms; "
-        f"280x280 canvas PNGs, {args.runs} runs"
-    )
-    print(
-        line(
-            "preprocess + inference, batch 1",
-            timed(lambda: predictor.predict(pngs[next(it) % 10]), args.runs),
-        )
-    )
-    print(line("  preprocess only", timed(lambda: preprocess(pngs[next(it) % 10]), args.runs)))
-    print(line("  inference only (LiteRT)", timed(lambda: predictor.probabilities(x1), args.runs)))
-    ms64 = timed(lambda: predictor.probabilities(batch), max(20, args.runs // 20))
-    print(f"{'inference, batch 64':<44} {64 / (np.median(ms64) / 1000):,.0f} images/s")
-    if args.compare_keras:
-        from draw2digit._native import import_tensorflow
-
-        import_tensorflow()
-        import keras
-
-        from draw2digit.artifacts import resolve_model_path
-
-        model = keras.saving.load_model(resolve_model_path(args.model, ".keras"), compile=False)
-        keras_runner = Predictor(args.model, backend="keras")
-        xb = x1[None, ..., None]
-        n = max(20, args.runs // 10)
-        print(line("  keras model.predict(x), batch 1", timed(lambda: model.predict(xb, verbose=0), n)))
-        print(line("  keras model(x, training=False), batch 1", timed(lambda: model(xb, training=False), n)))
-        print(line("  keras tf.function, batch 1", timed(lambda: keras_runner.probabilities(x1), n)))
+    report = benchmark(args.model, args.runs, args.compare_keras)
+    print(f"Model {report.model} loaded in {report.load_ms:.0f} ms; 280x280 canvas PNGs, {report.runs} runs")
+    for label, ms in report.latency.items():
+        print(f"{label:<44} p50 {np.median(ms):7.3f} ms   p99 {np.percentile(ms, 99):7.3f} ms")
+    print(f"{'inference, batch 64':<44} {report.batch64_images_per_s:,.0f} images/s")
     return 0
 
 
@@ -437,9 +384,14 @@ def cmd_voila(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from draw2digit.calibration import CalibrationConfig
     from draw2digit.train import FinetuneConfig, TrainConfig  # no TensorFlow: imported when training
 
-    train_defaults, finetune_defaults = TrainConfig(), FinetuneConfig()
+    train_defaults, finetune_defaults, calibrate_defaults = (
+        TrainConfig(),
+        FinetuneConfig(),
+        CalibrationConfig(),
+    )
     parser = argparse.ArgumentParser(
         prog="draw2digit",
         description="Read hand-drawn digits with a CNN trained on MNIST.",
@@ -522,10 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="fit the confidence temperature and the not-a-digit rule")
     p.add_argument("--model", help=model_help)
     p.add_argument("--out", help="where to write calibration.json (default: beside the model)")
-    p.add_argument("--non-digits", type=int, default=1500, metavar="N", help="non-digit drawings to make")
-    p.add_argument("--max-false-rejection", type=float, default=0.01, help="share of digits rejected (0.01)")
-    p.add_argument("--fit-images", type=int, default=20000, help="training images for the class Gaussians")
-    p.add_argument("--seed", type=int, default=0)
+    c = calibrate_defaults
+    p.add_argument("--non-digits", type=int, default=c.non_digits, metavar="N", help="non-digits per family")
+    p.add_argument(
+        "--max-false-rejection", type=float, default=c.max_false_rejection, help="share of digits rejected"
+    )
+    p.add_argument(
+        "--fit-images", type=int, default=c.fit_images, help="MNIST images for the class Gaussians"
+    )
+    p.add_argument("--seed", type=int, default=c.seed)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_calibrate)
 
