@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
 export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
+# The shipped model: the MNIST-only model, fine-tuned on MNIST + real pen digits + "not a digit", taught by itself.
+SHIPPED_RECIPE = --epochs 10 --learning-rate 1e-3 --warmup-epochs 0.5 --pen-copies 10 --non-digits 16000 \
+                 --init-from models/mnist-only --distill-from models/mnist-only
 
 .PHONY: run test chromium lint format bench bench-api evaluate train voila lab notebooks clean
 
@@ -59,6 +62,7 @@ evaluate: $(VENV)/.installed-app  ## the shipped model: real pen digits of held-
 
 train: $(VENV)/.installed-app  ## the shipped model's training run (see the README for its time on 2 CPU cores)
 	$(BIN)/draw2digit train --out runs/full --quiet $(SHIPPED_RECIPE)
+	$(BIN)/draw2digit calibrate --model runs/full
 
 voila: $(VENV)/.installed-notebooks  ## the drawing notebook as a standalone app on 127.0.0.1:8866
 	$(BIN)/draw2digit voila
