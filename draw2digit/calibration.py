@@ -200,25 +200,24 @@ def calibrate(
         and (r != "not_digit_class" or out0.not_digit is not None)
     ]
     for rule in rules:
-        threshold = min(
-            float(np.quantile(_rule_scores(rule, out, t, gaussians), max_false_rejection))
-            for out, _ in digits_fit.values()
-        )
+        scores = {name: _rule_scores(rule, out, t, gaussians) for name, (out, _) in everything.items()}
+        threshold = min(float(np.quantile(scores[name], max_false_rejection)) for name in digits_fit)
         entry: dict = {"threshold": threshold, "false_rejection": {}, "accuracy_kept": {}}
         for name, (out, labels) in everything.items():
-            kept = _rule_scores(rule, out, t, gaussians) >= threshold
+            kept = scores[name] >= threshold
             entry["false_rejection"][name] = float((~kept).mean())
             entry["accuracy_kept"][name] = float(((out.probabilities.argmax(1) == labels) & kept).mean())
-        for key, (out, kinds) in (("non_digit_rejection_fit", non_digits_fit), ("", non_digits_check)):
-            rejected = _rule_scores(rule, out, t, gaussians) < threshold
-            if key:
-                entry[key] = float(rejected.mean())
-                continue
-            entry["non_digit_rejection"] = float(rejected.mean())
-            kinds = np.array(kinds)
-            entry["non_digit_rejection_by_kind"] = {
-                str(k): float(rejected[kinds == k].mean()) for k in sorted(set(kinds.tolist()))
-            }
+        fit_out, _ = non_digits_fit
+        entry["non_digit_rejection_fit"] = float(
+            (_rule_scores(rule, fit_out, t, gaussians) < threshold).mean()
+        )
+        check_out, kinds = non_digits_check
+        rejected = _rule_scores(rule, check_out, t, gaussians) < threshold
+        entry["non_digit_rejection"] = float(rejected.mean())
+        kinds = np.array(kinds)
+        entry["non_digit_rejection_by_kind"] = {
+            str(k): float(rejected[kinds == k].mean()) for k in sorted(set(kinds.tolist()))
+        }
         report["rules"][rule] = entry
     best = max(rules, key=lambda r: report["rules"][r]["non_digit_rejection_fit"])
     report["rule"] = best

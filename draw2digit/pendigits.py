@@ -315,9 +315,9 @@ def compose_number(
     for i, strokes in enumerate(pieces):
         if i:  # the gap is between the ink's edges: the pen's width is added to the centre lines'
             x += float(rng.uniform(-0.06, 0.45)) * height + pen
-        h = max(float(np.concatenate(strokes)[:, 1].max()), 1.0)
-        y = (canvas_h - h) / 2 + float(rng.uniform(-0.1, 0.1)) * height
+        far = np.concatenate(strokes).max(axis=0)  # (right, bottom): the pieces start at x = 0
+        y = (canvas_h - max(float(far[1]), 1.0)) / 2 + float(rng.uniform(-0.1, 0.1)) * height
         placed.extend(s + np.array([x, y], np.float32) for s in strokes)
-        x += float(np.concatenate(strokes)[:, 0].max())
+        x += float(far[0])
     width = int(x + margin)
     return render_strokes([[(float(a), float(b)) for a, b in s] for s in placed], (width, canvas_h), pen)
