@@ -34,6 +34,7 @@ def create_app(
         MAX_BATCH=32,  # images per batch request
         FEEDBACK_DB=None,  # SQLite file for corrections; None = instance/feedback.sqlite3
         LOG_REQUESTS=False,
+        WARM_EXPLAIN=True,  # trace "Show why" in a background thread at start: its first click is quick
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DRAW2DIGIT")
@@ -43,6 +44,8 @@ def create_app(
     from app import api, pages, resources
 
     resources.init_app(app, predictor, store)
+    if app.config["WARM_EXPLAIN"]:
+        resources.warm_explainer_in_background(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

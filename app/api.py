@@ -24,6 +24,7 @@ from draw2digit.decode import (
     UnsupportedImageError,
     decode_image_text,
 )
+from draw2digit.feedback import DigitPiece
 from draw2digit.predictor import Prediction
 from draw2digit.preprocess import preprocess
 
@@ -192,6 +193,27 @@ def _digit_field(body: Mapping[str, Any], name: str, required: bool) -> int | No
     return value
 
 
+def _position_field(body: Mapping[str, Any]) -> int | None:
+    value = body.get("position")
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        abort(400, "'position' must be a whole number from 0 (which digit of the number, from the left)")
+    return value
+
+
+def _piece(source: bytes, position: int) -> tuple[DigitPiece, int]:
+    """The digit at ``position`` as the number reader cuts this drawing, and what it read there."""
+    number = get_predictor().predict_number(source)
+    if position >= len(number.digits):
+        found = len(number.digits)
+        abort(400, f"'position' {position} is past the last digit: the drawing has {found} digit(s)")
+    d = number.digits[position]
+    return DigitPiece(position, d.box, d.image), d.digit
+
+
 @bp.post("/feedback")
 def feedback():
     """Store a correction: the drawing and the digit it really is."""
@@ -200,9 +222,13 @@ def feedback():
         abort(400, "missing field 'label' (the digit the drawing really is)")
     label = _digit_field(req.fields, "label", required=True)
     predicted = _digit_field(req.fields, "predicted", required=False)
+    position = _position_field(req.fields)
     store = get_store()
     try:
-        new_id = store.add(req.sources[0], label, predicted)
+        piece = None if position is None else _piece(req.sources[0], position)
+        if piece is not None:
+            predicted = piece[1]
+        new_id = store.add(req.sources[0], label, predicted, piece=piece and piece[0])
     except PreprocessError as exc:
         refuse(exc)
     return jsonify(id=new_id, label=label, stored=store.count()), 201

@@ -107,6 +107,7 @@ def spec(max_batch: int = 32) -> dict:
                                         "image": {"type": "string", "format": "binary"},
                                         "label": {"type": "integer", "minimum": 0, "maximum": 9},
                                         "predicted": {"type": "integer", "minimum": 0, "maximum": 9},
+                                        "position": {"type": "integer", "minimum": 0},
                                     },
                                 }
                             },
@@ -299,6 +300,13 @@ def spec(max_batch: int = 32) -> dict:
                         "image": image_string,
                         "label": {"type": "integer", "minimum": 0, "maximum": 9},
                         "predicted": {"type": "integer", "minimum": 0, "maximum": 9, "nullable": True},
+                        "position": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "nullable": True,
+                            "description": "One digit of a number drawing (0 = leftmost): the server "
+                            "cuts the drawing as POST /predict with mode=number does and stores that digit",
+                        },
                     },
                 },
                 "Error": {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from flask import Flask, current_app
 
 from draw2digit.feedback import FeedbackStore
@@ -9,6 +12,7 @@ from draw2digit.predictor import Predictor
 
 PREDICTOR = "draw2digit.predictor"
 STORE = "draw2digit.feedback"
+log = logging.getLogger("draw2digit.app")
 
 
 def init_app(app: Flask, predictor: Predictor | None, store: FeedbackStore | None) -> None:
@@ -32,3 +36,23 @@ def get_predictor() -> Predictor:
 
 def get_store() -> FeedbackStore:
     return current_app.extensions[STORE]
+
+
+def warm_explainer_in_background(app: Flask) -> threading.Thread:
+    """Load what "Show why" needs while the server already answers ``/predict``.
+
+    A failure (no Keras copy beside the model, no TensorFlow installed) is
+    logged, not raised: the explanation then answers its own clear error when asked.
+    """
+    predictor = app.extensions[PREDICTOR]
+
+    def warm() -> None:
+        try:
+            seconds = predictor.warm_explainer()
+            log.info("explanations ready after %.1f s", seconds)
+        except Exception as exc:  # a background convenience must never kill the server
+            log.warning("explanations not warmed: %s", exc)
+
+    thread = threading.Thread(target=warm, name="warm-explainer", daemon=True)
+    thread.start()
+    return thread

@@ -36,13 +36,26 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def import_tensorflow():
-    """``import tensorflow``, without its start-up log lines."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's info/warning lines are noise for users
-    with quiet_native_stderr():
-        import tensorflow
+_TF_LOCK = threading.Lock()
+_tf = None
 
-    tensorflow.get_logger().setLevel("ERROR")  # e.g. "Assets written to ..." on every LiteRT export
-    return tensorflow
+
+def import_tensorflow():
+    """``import tensorflow``, without its start-up log lines.
+
+    One thread imports, the others wait: a second thread that found the module
+    half-initialised in ``sys.modules`` would fail on missing attributes (the
+    notebook pad and the server warm "Show why" in a background thread).
+    """
+    global _tf
+    if _tf is not None:
+        return _tf
+    with _TF_LOCK:
+        if _tf is None:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # info/warning lines are noise for users
+            with quiet_native_stderr():
+                import tensorflow
+
+            tensorflow.get_logger().setLevel("ERROR")  # e.g. "Assets written to ..." on every LiteRT export
+            _tf = tensorflow
+    return _tf

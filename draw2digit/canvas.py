@@ -51,3 +51,36 @@ def to_png(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def fit_strokes(
+    strokes: Sequence[tuple[float, Stroke]],
+    old_size: tuple[float, float],
+    new_size: tuple[float, float],
+) -> list[tuple[float, Stroke]]:
+    """``(width, points)`` strokes moved from a pad of ``old_size`` onto one of ``new_size``.
+
+    The old pad is scaled uniformly to fit inside the new one and centred, pen
+    widths included, so a pad that changes shape (a mode switch, a turned
+    phone) keeps every stroke on it and reads what the user sees. The page's
+    ``fitStrokes`` does the same in the browser.
+    """
+    (ow, oh), (nw, nh) = old_size, new_size
+    scale = min(nw / ow, nh / oh)
+    dx, dy = (nw - ow * scale) / 2, (nh - oh * scale) / 2
+    return [(w * scale, [(x * scale + dx, y * scale + dy) for x, y in pts]) for w, pts in strokes]
+
+
+def percent(p: float) -> str:
+    """A probability as the fronts print it, with one rule for every number on screen.
+
+    One decimal, but never "100.0" for less than certain nor "0.0" for more than
+    nothing: those read as ">99.9" and "<0.1". The page's ``percent`` in
+    ``app.js`` follows the same rule.
+    """
+    value = 100 * float(p)
+    if 99.95 <= value < 100:
+        return ">99.9"
+    if 0 < value < 0.05:
+        return "<0.1"
+    return f"{value:.1f}"

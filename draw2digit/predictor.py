@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,19 +151,39 @@ class Predictor:
         self.card: dict = read_model_card(self.model_path.parent)
         self.calibration = Calibration.load(self.model_path.parent)
         self._explainer = None
+        self._explainer_lock = threading.Lock()
+        self.explainer_warm = False  # True once the first explanation has been traced
+
+    def _get_explainer(self):
+        with self._explainer_lock:
+            if self._explainer is None:
+                from draw2digit.explain import Explainer
+
+                self._explainer = Explainer(resolve_model_path(self.model_path.parent, ".keras"))
+            return self._explainer
 
     def saliency(self, prediction: Prediction) -> np.ndarray:
         """(28, 28) map of what pushed the model to its answer (integrated gradients).
 
-        Loads the Keras copy of the model (and TensorFlow) on first use only.
+        Loads the Keras copy of the model (and TensorFlow) on first use only;
+        :meth:`warm_explainer` does that ahead of time.
         """
         if prediction.blank:
             return np.zeros((28, 28), np.float32)
-        if self._explainer is None:
-            from draw2digit.explain import Explainer
+        out = self._get_explainer().saliency(prediction.image, int(np.argmax(prediction.probabilities)))
+        self.explainer_warm = True
+        return out
 
-            self._explainer = Explainer(resolve_model_path(self.model_path.parent, ".keras"))
-        return self._explainer.saliency(prediction.image, int(np.argmax(prediction.probabilities)))
+    def warm_explainer(self) -> float:
+        """Import TensorFlow, load the Keras copy and trace one explanation; returns the seconds it took.
+
+        Servers and the notebook pad run this in a background thread at start,
+        so a user's first "Show why" costs an explanation, not an import.
+        """
+        started = time.perf_counter()
+        self._get_explainer().saliency(np.full((28, 28), 0.5, np.float32), 0)
+        self.explainer_warm = True
+        return time.perf_counter() - started
 
     def probabilities(self, images: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """(n, 10) probabilities for (n, 28, 28) or (n, 28, 28, 1) MNIST-style floats in [0, 1].

@@ -7,46 +7,116 @@ reads pixels back from the browser, which sidesteps ipycanvas' known traps:
 is gone never answers. The canvas in the page is only the user's view, redrawn
 in full whenever a browser (JupyterLab or Voila) reports ready, since draw
 commands sent before that are lost.
+
+It behaves as the web page does: the same keys (Ctrl+Z, Ctrl+Shift+Z or
+Ctrl+Y, Esc), strokes fitted to the pad when it changes shape, corrections
+behind "Not right?", one digit of a number corrected at a time, and "Show why"
+warmed up in the background.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
+import threading
 
+import anywidget
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 from ipycanvas import Canvas, hold_canvas
 from PIL import Image
 
-from draw2digit.canvas import render_strokes
+from draw2digit.canvas import fit_strokes, percent, render_strokes
 from draw2digit.decode import ImageInput, PreprocessError
-from draw2digit.feedback import FeedbackStore
+from draw2digit.feedback import DigitPiece, FeedbackStore
+from draw2digit.history import History
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
 
 Point = tuple[float, float]
+Stroke = tuple[float, list[Point]]  # (pen width, points)
+UNSURE = 0.8  # below this confidence the correction digits open by themselves, as on the page
 
 _CSS = """
 <style>
-.d2d-pad { gap: 24px; align-items: flex-start; flex-wrap: wrap; }
-.d2d-canvas { border: 2px solid #c9d1d9; border-radius: 10px; background: #fff; cursor: crosshair;
-  touch-action: none; }
+.d2d-pad { gap: 24px; align-items: flex-start; flex-wrap: wrap; max-width: 100%; }
+.d2d-left { min-width: 0; }
+.d2d-canvas { border: 2px solid #6e7781; border-radius: 10px; background: #fff; cursor: crosshair;
+  touch-action: none; height: auto !important; max-width: 100%; }
+.d2d-canvas:focus-visible { outline: 3px solid #1f5fbf; outline-offset: 2px; }
 .d2d-digit, .d2d-digit .widget-html-content { font-size: 72px; font-weight: 700; color: #1f5fbf;
   line-height: 84px; height: 84px; overflow: visible; }
 .d2d-prompt { color: #57606a; font-size: 16px; }
 .d2d-error { color: #a4161a; }
+.d2d-ok { color: #1a7f37; }
 .d2d-bars { font-family: system-ui, sans-serif; font-size: 13px; }
 .d2d-bars .row { display: grid; grid-template-columns: 14px 160px 56px; gap: 6px; align-items: center; }
 .d2d-bars .track { height: 10px; background: #eef1f4; border-radius: 5px; overflow: hidden; }
 .d2d-bars .fill { height: 100%; background: #8fb0e3; }
 .d2d-bars .top .fill { background: #1f5fbf; }
 .d2d-bars .top { font-weight: 700; }
-.d2d-preview img, img.d2d-preview { image-rendering: pixelated; border: 1px solid #c9d1d9; border-radius: 6px;
-  background: #000; }
+.d2d-preview img, img.d2d-preview, .d2d-why img { image-rendering: pixelated; border: 1px solid #c9d1d9;
+  border-radius: 6px; background: #000; }
 .d2d-seen { align-items: center; gap: 12px; }
 .d2d-caption { color: #57606a; font-size: 13px; }
+.d2d-correct-buttons { display: grid !important; grid-template-columns: repeat(5, 44px); gap: 6px; }
+.d2d-correct-buttons button { width: 44px !important; height: 44px !important; padding: 0 !important;
+  font-size: 16px; }
+.d2d-pieces .widget-toggle-button { min-height: 44px; min-width: 56px; }
+.d2d-why-figures { gap: 16px; flex-wrap: wrap; }
+.d2d-why figure { margin: 0; text-align: center; }
+.d2d-legend { display: flex; align-items: center; gap: 8px; font-size: 13px; color: #57606a; }
+.d2d-legend-bar { display: inline-block; width: 160px; height: 12px; border-radius: 6px;
+  background: linear-gradient(90deg, #8c8c8c, #ff0000, #ffd900); }
+.d2d-spinner { display: inline-block; width: 12px; height: 12px; border-radius: 50%;
+  border: 3px solid #dbe7fb; border-top-color: #1f5fbf; animation: d2d-spin 0.8s linear infinite; }
+@keyframes d2d-spin { to { transform: rotate(360deg); } }
 </style>
 """
+
+# Keys for the pad, as on the page. ipycanvas' canvas swallows every key it sees (even Tab, which
+# traps keyboard focus in it), so this listens first, in the capture phase, lets Tab leave the pad and
+# turns the shortcuts into messages. It only acts inside its own pad (or on a page with one pad, as
+# in Voila), so JupyterLab's own Esc and Ctrl+Z keep working elsewhere.
+KEYS_ESM = """
+export default {
+  render({ model, el }) {
+    const onKey = (e) => {
+      const root = el.closest(".d2d-pad");
+      if (!root) return;
+      const active = document.activeElement;
+      const inside = root.contains(active);
+      const pads = document.querySelectorAll(".d2d-pad").length;
+      const alone = (!active || active === document.body) && pads === 1;
+      if (!inside && !alone) return;
+      const onPad = active && active.classList && active.classList.contains("d2d-canvas");
+      const key = (e.key || "").toLowerCase();
+      const mod = e.ctrlKey || e.metaKey;
+      let action = null;
+      if (mod && (key === "y" || (key === "z" && e.shiftKey))) action = "redo";
+      else if (mod && key === "z") action = "undo";
+      // Esc clears, but not while a slider or button has focus: Esc belongs to it then
+      else if (e.key === "Escape" && (onPad || !inside)) action = "clear";
+      if (action) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        model.send({ action });
+      } else if (onPad) {
+        e.stopImmediatePropagation(); // Tab and the rest keep their usual meaning
+      }
+    };
+    window.addEventListener("keydown", onKey, true);
+    return () => window.removeEventListener("keydown", onKey, true);
+  },
+};
+"""
+
+
+class ShortcutKeys(anywidget.AnyWidget):
+    """Invisible: sends ``{"action": "undo" | "redo" | "clear"}`` for the pad's keyboard shortcuts."""
+
+    _esm = traitlets.Unicode(KEYS_ESM).tag(sync=True)
 
 
 class DrawingPad(widgets.HBox):
@@ -54,7 +124,8 @@ class DrawingPad(widgets.HBox):
 
     Use ``DrawingPad()`` in a notebook cell. For scripts and tests the same path
     is open without a browser: :meth:`draw` adds strokes, :meth:`show_image`
-    predicts any image, :meth:`undo` and :meth:`clear` do what the buttons do.
+    predicts any image, :meth:`undo`, :meth:`redo` and :meth:`clear` do what
+    the buttons and keys do, :meth:`correct` what the digit buttons do.
     """
 
     def __init__(
@@ -63,25 +134,33 @@ class DrawingPad(widgets.HBox):
         size: int = 280,
         brush: int = 18,
         feedback: FeedbackStore | None = None,
+        warm_explainer: bool = True,
     ):
         self.predictor = predictor if predictor is not None else Predictor()
         self.feedback = feedback if feedback is not None else FeedbackStore()
         self.size = size
-        self.strokes: list[tuple[float, list[Point]]] = []  # (width, points)
-        self._current: tuple[float, list[Point]] | None = None
+        self.history: History[list[Stroke]] = History([])
+        self._current: Stroke | None = None
         self.prediction: Prediction | None = None
         self.number: NumberPrediction | None = None  # the result in number mode
         self.error: str | None = None
+        self.piece: int | None = None  # the digit of a number being corrected
+        self._saved: set = set()  # what was stored for the drawing now on the pad ("digit" or positions)
 
-        self.canvas = Canvas(
-            width=size, height=size, layout=widgets.Layout(width=f"{size}px", height=f"{size}px")
-        )
+        self.canvas = Canvas(width=size, height=size, layout=widgets.Layout(width="100%", height="auto"))
         self.canvas.add_class("d2d-canvas")
         self.brush = widgets.IntSlider(
-            value=brush, min=6, max=40, description="Brush", layout=widgets.Layout(width=f"{size}px")
+            value=brush, min=6, max=40, description="Brush", layout=widgets.Layout(width="100%")
         )
-        self.undo_button = widgets.Button(description="Undo", icon="undo", tooltip="Remove the last stroke")
-        self.clear_button = widgets.Button(description="Clear", icon="trash", tooltip="Start again")
+        self.undo_button = widgets.Button(description="Undo", icon="undo", tooltip="Undo (Ctrl+Z)")
+        self.redo_button = widgets.Button(
+            description="Redo", icon="repeat", tooltip="Redo (Ctrl+Shift+Z or Ctrl+Y)"
+        )
+        self.clear_button = widgets.Button(
+            description="Clear", icon="trash", tooltip="Start again (Esc; Ctrl+Z brings it back)"
+        )
+        for b in (self.undo_button, self.redo_button, self.clear_button):
+            b.layout = widgets.Layout(width="auto", min_height="44px")
         self.mode = widgets.ToggleButtons(
             options=[("One digit", "digit"), ("A number", "number")],
             value="digit",
@@ -90,7 +169,10 @@ class DrawingPad(widgets.HBox):
         self.mode.add_class("d2d-mode")
         self.mode.observe(self._mode_changed, names="value")
         self.undo_button.add_class("d2d-undo")
+        self.redo_button.add_class("d2d-redo")
         self.clear_button.add_class("d2d-clear")
+        self.shortcuts = ShortcutKeys()
+        self.shortcuts.on_msg(self._key)
         self.digit = widgets.HTML(layout=widgets.Layout(height="84px", min_width="64px"))
         self.digit.add_class("d2d-digit")
         self.confidence = widgets.HTML()
@@ -101,21 +183,72 @@ class DrawingPad(widgets.HBox):
         self.preview.add_class("d2d-preview")
         self.explain = widgets.Checkbox(value=False, description="Show why", indent=False)
         self.explain.add_class("d2d-explain")
-        self.explain.observe(lambda _: self._show(), names="value")
+        self.explain.observe(self._explain_changed, names="value")
 
-        self.correct_buttons = [
-            widgets.Button(description=str(d), layout=widgets.Layout(width="30px")) for d in range(10)
-        ]
-        for d, button in enumerate(self.correct_buttons):
-            button.add_class(f"d2d-correct-{d}")
-            button.on_click(lambda _, d=d: self.correct(d))
-        self.correct_status = widgets.HTML()
-        self.correction_row = widgets.VBox(
+        # "Show why": the input and what pushed the answer side by side, 240 px each, with a legend.
+        self.why_input = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
+        self.why_map = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
+        self.why_input.add_class("d2d-why-input")
+        self.why_map.add_class("d2d-why-map")
+        self.why_title = widgets.HTML()
+        self.why_caption = widgets.HTML()
+        self.why_caption.add_class("d2d-why-caption")
+        legend = widgets.HTML(
+            '<div class="d2d-legend">no push <span class="d2d-legend-bar"></span> strongest push</div>'
+        )
+        legend.add_class("d2d-why-legend")
+        self.why_status = widgets.HTML()
+        self.why_status.add_class("d2d-why-status")
+        self.why = widgets.VBox(
             [
-                widgets.HBox([widgets.HTML("Wrong? It is a:&nbsp;"), *self.correct_buttons]),
-                self.correct_status,
+                self.why_title,
+                self.why_status,
+                widgets.HBox(
+                    [
+                        widgets.VBox(
+                            [
+                                self.why_input,
+                                widgets.HTML('<span class="d2d-caption">What the network sees</span>'),
+                            ]
+                        ),
+                        widgets.VBox(
+                            [
+                                self.why_map,
+                                widgets.HTML('<span class="d2d-caption">What pushed it to its answer</span>'),
+                            ]
+                        ),
+                    ]
+                ).add_class("d2d-why-figures"),
+                legend,
+                self.why_caption,
             ]
         )
+        self.why.add_class("d2d-why")
+        self.why.layout.display = "none"
+
+        # Corrections: behind "Not right?" (open by itself when unsure), 44 px targets, the choice shown.
+        self.not_right = widgets.ToggleButton(
+            value=False, description="Not right?", layout=widgets.Layout(width="auto", min_height="44px")
+        )
+        self.not_right.add_class("d2d-not-right")
+        self.not_right.observe(lambda _: self._show_correction(), names="value")
+        self.pieces = widgets.ToggleButtons(options=[], value=None, style={"button_width": "auto"})
+        self.pieces.add_class("d2d-pieces")
+        self.pieces.observe(self._piece_chosen, names="value")
+        self.correct_label = widgets.HTML("It is a:")
+        self.correct_buttons = [widgets.Button(description=str(d)) for d in range(10)]
+        for d, button in enumerate(self.correct_buttons):
+            button.add_class(f"d2d-correct-{d}")
+            button.on_click(lambda _, d=d: self._correct_clicked(d))
+        self.correct_grid = widgets.Box(self.correct_buttons)
+        self.correct_grid.add_class("d2d-correct-buttons")
+        self.correct_panel = widgets.VBox([self.correct_label, self.correct_grid])
+        self.correct_status = widgets.HTML()
+        self.correct_status.add_class("d2d-correct-status")
+        self.correction_row = widgets.VBox(
+            [self.not_right, self.pieces, self.correct_panel, self.correct_status]
+        )
+        self.correction_row.add_class("d2d-correction")
         self.correction_row.layout.display = "none"
 
         self.canvas.on_client_ready(self._replay)
@@ -128,6 +261,7 @@ class DrawingPad(widgets.HBox):
         self.canvas.on_touch_end(lambda touches: self._finish())
         self.canvas.on_touch_cancel(lambda touches: self._finish())
         self.undo_button.on_click(lambda _: self.undo())
+        self.redo_button.on_click(lambda _: self.redo())
         self.clear_button.on_click(lambda _: self.clear())
 
         caption = widgets.HTML(
@@ -135,9 +269,14 @@ class DrawingPad(widgets.HBox):
         )
         self.seen = widgets.HBox([self.preview, widgets.VBox([caption, self.explain])])
         self.seen.add_class("d2d-seen")
-        left = widgets.VBox(
-            [self.mode, self.canvas, self.brush, widgets.HBox([self.undo_button, self.clear_button])]
+        buttons = widgets.HBox([self.undo_button, self.redo_button, self.clear_button])
+        buttons.layout.flex_flow = "row wrap"
+        # The pad fits the window: the canvas is 100% of a column at most `size` pixels wide.
+        self.left = widgets.VBox(
+            [self.mode, self.canvas, self.brush, buttons, self.shortcuts],
+            layout=widgets.Layout(width="100%", max_width=f"{size + 4}px"),
         )
+        self.left.add_class("d2d-left")
         right = widgets.VBox(
             [
                 widgets.HBox([self.digit, self.confidence], layout=widgets.Layout(align_items="center")),
@@ -145,11 +284,18 @@ class DrawingPad(widgets.HBox):
                 self.seen,
                 self.correction_row,
             ],
-            layout=widgets.Layout(max_width="100%"),
+            layout=widgets.Layout(flex="1 1 300px", min_width="0", max_width="100%"),
         )
-        super().__init__([widgets.HTML(_CSS), left, right])
+        super().__init__([widgets.HTML(_CSS), self.left, right, self.why])
         self.add_class("d2d-pad")
         self._show()
+        if warm_explainer:
+            threading.Thread(target=self._warm, name="warm-explainer", daemon=True).start()
+
+    @property
+    def strokes(self) -> list[Stroke]:
+        """The drawing on the pad now, oldest stroke first."""
+        return self.history.present
 
     # ---------------------------------------------------------------- strokes
 
@@ -169,29 +315,50 @@ class DrawingPad(widgets.HBox):
             return
         if x is not None and y is not None:
             self._extend(x, y)
-        self.strokes.append(self._current)
-        self._current = None
-        self.update()
+        stroke, self._current = self._current, None
+        self._commit([*self.strokes, stroke])
+
+    def _commit(self, strokes: list[Stroke]) -> Prediction | NumberPrediction | None:
+        self.history.push(strokes)
+        return self._changed()
+
+    def _changed(self) -> Prediction | NumberPrediction | None:
+        """The drawing is different: forget what was corrected, redraw, read it again."""
+        self._saved.clear()
+        self.correct_status.value = ""
+        self.not_right.value = False
+        self.number = None  # its boxes belong to the old drawing
+        self._replay()
+        return self.update()
 
     def draw(self, strokes: list[list[Point]], width: float | None = None) -> Prediction | None:
         """Add strokes (lists of (x, y) in canvas pixels) as if drawn, then predict."""
-        for points in strokes:
-            stroke = (float(width or self.brush.value), [(float(x), float(y)) for x, y in points])
-            self.strokes.append(stroke)
-            self._paint(stroke, stroke[1])
-        return self.update()
+        pen = float(width or self.brush.value)
+        added = [(pen, [(float(x), float(y)) for x, y in points]) for points in strokes]
+        return self._commit([*self.strokes, *added])
 
     def undo(self) -> Prediction | None:
-        if self.strokes:
-            self.strokes.pop()
-        self._replay()
-        return self.update()
+        """One step back; Clear is a step too, so undo brings a cleared drawing back."""
+        if self.history.undo():
+            return self._changed()
+        return self.prediction
+
+    def redo(self) -> Prediction | None:
+        if self.history.redo():
+            return self._changed()
+        return self.prediction
 
     def clear(self) -> None:
-        self.strokes.clear()
         self._current = None
-        self._replay()
-        self.update()
+        if self.strokes:
+            self._commit([])
+        else:
+            self._replay()
+
+    def _key(self, _widget, content, _buffers) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        if action in ("undo", "redo", "clear"):
+            getattr(self, action)()
 
     # ---------------------------------------------------------------- prediction
 
@@ -212,14 +379,14 @@ class DrawingPad(widgets.HBox):
         return self.number if self.mode.value == "number" else self.prediction
 
     def _mode_changed(self, change) -> None:
-        """Number mode gets a wider pad: several digits side by side need the room."""
-        wide = change["new"] == "number"
-        width = int(self.size * 2.2) if wide else self.size
+        """Number mode gets a wider pad; the strokes are fitted onto the new pad, so what is read is seen."""
+        old = (self.canvas.width, self.canvas.height)
+        width = int(self.size * 2.2) if change["new"] == "number" else self.size
+        new = (width, self.size)
+        self.history.map(lambda strokes: fit_strokes(strokes, old, new))
         self.canvas.width = width
-        self.canvas.layout.width = f"{width}px"
-        self.brush.layout.width = f"{width}px"
-        self._replay()
-        self.update()
+        self.left.layout.max_width = f"{width + 4}px"
+        self._changed()
 
     def show_image(self, source: ImageInput) -> Prediction | None:
         """Predict any image (file, bytes, array...) and show the result beside the pad."""
@@ -227,16 +394,54 @@ class DrawingPad(widgets.HBox):
         self._show()
         return self.prediction
 
-    def correct(self, label: int) -> int | None:
-        """Store the drawing with the digit it really is, for ``draw2digit finetune``."""
-        predicted = self.prediction.digit if self.prediction is not None else None
-        try:
-            new_id = self.feedback.add(self.image(), label, predicted)
-        except (PreprocessError, ValueError, OSError) as exc:
-            self.correct_status.value = f'<span class="d2d-error">Not saved: {html.escape(str(exc))}</span>'
+    def correct(self, label: int, position: int | None = None) -> int | None:
+        """Store the drawing with the digit it really is, for ``draw2digit finetune``.
+
+        In number mode ``position`` says which digit of the number (0 = leftmost).
+        The digit the model read is not a correction: nothing is stored then.
+        """
+        piece = None
+        if position is not None:
+            if self.number is None or not 0 <= position < len(self.number.digits):
+                self._status("error", "Choose one of the digits found first.")
+                return None
+            d = self.number.digits[position]
+            piece, predicted = DigitPiece(position, d.box, d.image), d.digit
+        else:
+            p = self.prediction
+            predicted = p.digit if p is not None and not p.rejected else None
+        key = "digit" if position is None else position
+        if key in self._saved:
+            return None  # a double click saves once
+        if label == predicted:
+            self._status("ok", "That is what it read: nothing to correct. Thank you for checking.")
             return None
-        self.correct_status.value = f"Thank you: saved as a {label} (correction #{new_id})."
+        try:
+            new_id = self.feedback.add(self.image(), label, predicted, piece=piece)
+        except (PreprocessError, ValueError, OSError) as exc:
+            self._status("error", f"Not saved: {exc}")
+            return None
+        self._saved.add(key)
+        what = f"digit {position + 1} saved as a {label}" if position is not None else f"saved as a {label}"
+        self._status("ok", f"Thank you: {what} (correction #{new_id}).")
+        self._show_correction()
         return new_id
+
+    def _correct_clicked(self, label: int) -> None:
+        for d, b in enumerate(self.correct_buttons):
+            b.button_style = "primary" if d == label else ""
+        self.correct(label, self.piece if self.mode.value == "number" else None)
+
+    def _piece_chosen(self, change) -> None:
+        self.piece = change["new"]
+        self.correct_status.value = ""
+        for b in self.correct_buttons:
+            b.button_style = ""
+        self._replay()
+        self._show_correction()
+
+    def _status(self, kind: str, text: str) -> None:
+        self.correct_status.value = f'<span class="d2d-{kind}">{html.escape(text)}</span>'
 
     def _predict(self, source: ImageInput) -> None:
         try:
@@ -244,9 +449,13 @@ class DrawingPad(widgets.HBox):
         except PreprocessError as exc:
             self.prediction, self.error = None, str(exc)
 
+    def _warm(self) -> None:
+        with contextlib.suppress(Exception):  # no Keras copy or no TensorFlow: "Show why" says so
+            self.predictor.warm_explainer()
+
     # ---------------------------------------------------------------- view
 
-    def _paint(self, stroke: tuple[float, list[Point]], points: list[Point]) -> None:
+    def _paint(self, stroke: Stroke, points: list[Point]) -> None:
         width, _ = stroke
         with hold_canvas():
             self.canvas.stroke_style = "black"
@@ -260,39 +469,88 @@ class DrawingPad(widgets.HBox):
                 self.canvas.stroke_lines(points)
 
     def _replay(self) -> None:
-        """Redraw everything: for a browser that has just connected, or after undo/clear."""
+        """Redraw everything: for a browser that has just connected, or after any change."""
         with hold_canvas():
             self.canvas.clear()
             for stroke in self.strokes:
                 self._paint(stroke, stroke[1])
             if self.number is not None and self.mode.value == "number":
-                self.canvas.stroke_style = "#1f5fbf"
-                self.canvas.fill_style = "#1f5fbf"
-                self.canvas.line_width = 2
-                self.canvas.font = "12px sans-serif"
-                for d in self.number.digits:
+                self.canvas.font = "600 13px sans-serif"
+                for i, d in enumerate(self.number.digits):
+                    chosen = i == self.piece
+                    colour = "#a4161a" if chosen else "#1f5fbf"
+                    self.canvas.stroke_style = colour
+                    self.canvas.fill_style = colour
+                    self.canvas.line_width = 3 if chosen else 2
                     left, top, right, bottom = d.box
                     self.canvas.stroke_rect(left - 4, top - 4, right - left + 8, bottom - top + 8)
-                    self.canvas.fill_text(str(d.digit), left - 4, max(12, top - 7))
+                    y = top - 7 if top - 7 >= 13 else top + 13  # inside the box when there is no room above
+                    self.canvas.fill_text(str(d.digit), left - 1, y)
+
+    def _show_correction(self) -> None:
+        """Digit mode: "Not right?" opens the digits (by itself when unsure). Number mode: pick a digit."""
+        number_mode = self.mode.value == "number"
+        if number_mode:
+            found = self.number is not None and not self.number.blank
+            self.correction_row.layout.display = "" if found else "none"
+            self.not_right.layout.display = "none"
+            self.pieces.layout.display = ""
+            chosen = self.piece is not None
+            self.correct_panel.layout.display = "" if chosen else "none"
+            if chosen and found:
+                self.correct_label.value = f"Digit {self.piece + 1} of {len(self.number.digits)} is a:"
+            elif found:
+                self.correct_label.value = ""
+                if not self.correct_status.value:
+                    self.correct_status.value = (
+                        '<span class="d2d-prompt">Wrong? Choose that digit, then what it is.</span>'
+                    )
+            saved = self.piece in self._saved
+        else:
+            p = self.prediction
+            shown = p is not None and not p.blank and bool(self.strokes)
+            self.correction_row.layout.display = "" if shown else "none"
+            self.pieces.layout.display = "none"
+            unsure = shown and (p.rejected or p.confidence < UNSURE)
+            self.not_right.layout.display = "none" if unsure else ""
+            self.correct_panel.layout.display = "" if unsure or self.not_right.value else "none"
+            self.correct_label.value = "It is a:"
+            saved = "digit" in self._saved
+        for b in self.correct_buttons:
+            b.disabled = saved
+
+    def _explain_changed(self, _change) -> None:
+        self._show()
 
     def _show(self) -> None:
-        shows_digit = self.mode.value == "digit" and self.prediction is not None and not self.prediction.blank
-        self.correction_row.layout.display = "" if shows_digit and self.strokes else "none"
-        if not shows_digit:
-            self.correct_status.value = ""
-        if self.mode.value == "number" and self.number is not None and not self.number.blank:
+        number_mode = self.mode.value == "number"
+        if number_mode:
+            n = self.number
+            options = (
+                []
+                if n is None
+                else [(f"{d.digit} · {percent(d.confidence)} %", i) for i, d in enumerate(n.digits)]
+            )
+            if list(self.pieces.options) != options:
+                self.piece = None
+                with self.pieces.hold_trait_notifications():
+                    self.pieces.options = options
+                    self.pieces.value = None
+        self._show_correction()
+        self.why.layout.display = "none"
+        if number_mode and self.number is not None and not self.number.blank:
             n = self.number
             self.digit.value = n.number
             least = min(d.confidence for d in n.digits)
-            self.confidence.value = f"{len(n.digits)} digit(s), least sure {100 * least:.0f} %"
-            self.bars.value = " ".join(f"<b>{d.digit}</b> {100 * d.confidence:.0f}%" for d in n.digits)
+            self.confidence.value = f"{len(n.digits)} digit(s), least sure {percent(least)} %"
+            self.bars.value = " ".join(f"<b>{d.digit}</b> {percent(d.confidence)}%" for d in n.digits)
             self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
             self.preview.layout.height = "auto"
             self.preview.value = _png(np.hstack([d.image for d in n.digits]), scale=4)
             return
         self.preview.layout.width = self.preview.layout.height = "112px"
-        p = self.prediction
-        if self.error:
+        p = None if number_mode else self.prediction
+        if self.error and not number_mode:
             self.digit.value = ""
             self.confidence.value = (
                 f'<span class="d2d-error">Could not read that: {html.escape(self.error)}</span>'
@@ -300,7 +558,7 @@ class DrawingPad(widgets.HBox):
             probs, top = [0.0] * 10, -1
         elif p is None or p.blank:
             self.digit.value = ""
-            if self.mode.value == "number":
+            if number_mode:
                 message = "Write a number: digits side by side."
             else:
                 message = "That is too small to read. Draw a bigger digit." if p else "Draw a digit to begin."
@@ -315,26 +573,45 @@ class DrawingPad(widgets.HBox):
             probs, top = list(p.probabilities), -1
         else:
             self.digit.value = str(p.digit)
-            self.confidence.value = f"{100 * p.confidence:.1f} % confident"
+            self.confidence.value = f"{percent(p.confidence)} % confident"
             probs, top = list(p.probabilities), p.digit
         self.bars.value = _bars_html(probs, top)
         image = p.image if p is not None else np.zeros((28, 28), np.float32)
+        self.preview.value = _png(image)
         if self.explain.value and p is not None and not p.blank:
+            self._show_why(p)
+
+    def _show_why(self, p: Prediction) -> None:
+        """The input and its saliency side by side; "Working out why" while the first one loads."""
+        order = np.argsort(p.probabilities)[::-1]
+        best, nxt = int(order[0]), int(order[1])
+        self.why.layout.display = ""
+        self.why_title.value = f"<h3>Why it reads {best}</h3>"
+        self.why_input.value = _png(p.image, scale=8)
+        if not self.predictor.explainer_warm:
+            self.why_status.value = '<span class="d2d-spinner"></span> Working out why…'
+        try:
             from draw2digit.explain import overlay_png
 
-            self.preview.value = overlay_png(p.image, self.predictor.saliency(p))
-        else:
-            self.preview.value = _png(image)
+            self.why_map.value = overlay_png(p.image, self.predictor.saliency(p), scale=8)
+        except Exception as exc:  # no Keras copy or no TensorFlow here
+            self.why_status.value = f'<span class="d2d-error">No explanation: {html.escape(str(exc))}</span>'
+            return
+        self.why_status.value = ""
+        self.why_caption.value = (
+            '<span class="d2d-caption">Yellow pixels pushed the network hardest towards '
+            f"{best}, red ones less, grey ones not at all (integrated gradients). Next most likely: {nxt}, "
+            f"{percent(p.probabilities[nxt])} %.</span>"
+        )
 
 
 def _bars_html(probs: list[float], top: int) -> str:
     rows = []
     for d, v in enumerate(probs):
-        pct = 100 * v
         cls = "row top" if d == top else "row"
         rows.append(
             f'<div class="{cls}"><span>{d}</span><span class="track"><div class="fill" '
-            f'style="width:{pct:.1f}%"></div></span><span>{pct:.1f}%</span></div>'
+            f'style="width:{100 * v:.1f}%"></div></span><span>{percent(v)}%</span></div>'
         )
     return '<div class="d2d-bars">' + "".join(rows) + "</div>"
 

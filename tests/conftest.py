@@ -97,7 +97,7 @@ def app(predictor, store):
     """A fresh app per test (as in flaskr), sharing the session's loaded model."""
     from app import create_app
 
-    return create_app({"TESTING": True}, predictor=predictor, store=store)
+    return create_app({"TESTING": True, "WARM_EXPLAIN": False}, predictor=predictor, store=store)
 
 
 @pytest.fixture

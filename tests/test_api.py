@@ -206,7 +206,7 @@ def test_config_from_environment(monkeypatch, tmp_path):
     from app import create_app
 
     monkeypatch.setenv("DRAW2DIGIT_MAX_BATCH", "2")
-    app = create_app({"TESTING": True})
+    app = create_app({"TESTING": True, "WARM_EXPLAIN": False})
     assert app.config["MAX_BATCH"] == 2
     r = app.test_client().post("/predict", json={"images": [DATA_URL_7] * 3})
     assert r.status_code == 400 and "at most 2" in r.get_json()["error"]

@@ -94,6 +94,59 @@ def test_api_feedback(client, store):
     assert rows.ids.tolist() == [body["id"], r.get_json()["id"]] and rows.labels.tolist() == [1, 2]
 
 
+def _number_png(digits=(4, 2, 7)) -> bytes:
+    from draw2digit.canvas import render_strokes
+    from draw2digit.synthetic import DIGIT_STROKES, place_strokes
+
+    w, h = 616, 280
+    strokes = []
+    for k, d in enumerate(digits):
+        box = (0.05 + 0.32 * k, 0.1, 0.3 + 0.32 * k, 0.9)
+        strokes += [[(x * w, y * h) for x, y in s] for s in place_strokes(DIGIT_STROKES[d], 1, box)]
+    return to_png(render_strokes(strokes, (w, h), 18))
+
+
+def test_api_feedback_for_one_digit_of_a_number(client, store, predictor):
+    png = _number_png()
+    number = predictor.predict_number(png)
+    assert number.number == "427"
+    image = base64.b64encode(png).decode()
+    r = client.post("/feedback", json={"image": image, "label": 3, "position": 1})
+    assert r.status_code == 201, r.get_json()
+    (rec,) = store.records()
+    assert (rec["label"], rec["predicted"], rec["position"]) == (3, 2, 1), "what the server read there"
+    assert rec["box"] == list(number.digits[1].box) and len(rec["drawing"]) == 16
+    np.testing.assert_allclose(store.load().images[0] / 255, number.digits[1].image, atol=1 / 255)
+    client.post("/feedback", json={"image": image, "label": 9, "position": 0})
+    first, second = store.records()
+    assert first["drawing"] == second["drawing"], "two digits of one drawing are grouped"
+    r = client.post("/feedback", json={"image": image, "label": 3, "position": 3})
+    assert r.status_code == 400 and "3 digit(s)" in r.get_json()["error"]
+    r = client.post("/feedback", json={"image": image, "label": 3, "position": -1})
+    assert r.status_code == 400 and "position" in r.get_json()["error"]
+
+
+def test_an_older_store_gets_the_new_columns_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # the schema of the first release
+        conn.execute(
+            "CREATE TABLE corrections (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL,"
+            " label INTEGER NOT NULL, predicted INTEGER, original BLOB NOT NULL, image BLOB NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO corrections (created, label, predicted, original, image)"
+            " VALUES ('x', 5, 3, x'00', ?)",
+            (bytes(784),),
+        )
+    store = FeedbackStore(path)
+    store.add(to_png(digit_drawing(1)), 7, 1)
+    rec = store.records()
+    assert [(r["label"], r["position"]) for r in rec] == [(5, None), (7, None)]
+    assert rec[0]["drawing"] is None and len(rec[1]["drawing"]) == 16
+
+
 @pytest.mark.parametrize(
     "kwargs, status, words",
     [

@@ -13,7 +13,12 @@ from app import create_app
 from tests.conftest import MODELS
 
 app = create_app(
-    {"TESTING": True, "MODEL": str(MODELS), "FEEDBACK_DB": str(Path(tempfile.mkdtemp()) / "feedback.sqlite3")}
+    {
+        "TESTING": True,
+        "WARM_EXPLAIN": False,
+        "MODEL": str(MODELS),
+        "FEEDBACK_DB": str(Path(tempfile.mkdtemp()) / "feedback.sqlite3"),
+    }
 )
 schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
 

@@ -141,23 +141,102 @@ def test_number_mode(pad):
 def test_show_why(pad):
     draw_with_mouse(pad, 4)
     plain = pad.preview.value
+    assert pad.why.layout.display == "none"
     pad.explain.value = True
-    assert pad.preview.value != plain and pad.preview.value[:4] == b"\x89PNG"
     import io
 
     from PIL import Image
 
-    assert Image.open(io.BytesIO(pad.preview.value)).mode == "RGB", "the coloured saliency overlay"
+    assert pad.preview.value == plain, "the small preview stays; the explanation is shown beside the input"
+    assert pad.why.layout.display == ""
+    assert pad.why_status.value == "", pad.why_status.value
+    heat, seen = Image.open(io.BytesIO(pad.why_map.value)), Image.open(io.BytesIO(pad.why_input.value))
+    assert heat.mode == "RGB" and heat.size == seen.size and heat.size[0] >= 224, "big enough to read"
+    assert "Why it reads 4" in pad.why_title.value and "Next most likely:" in pad.why_caption.value
+    assert pad.why_status.value == "", "no progress message once it is shown"
     pad.explain.value = False
-    assert pad.preview.value == plain
+    assert pad.why.layout.display == "none"
 
 
 def test_correction_from_the_pad(pad):
     assert pad.correction_row.layout.display == "none", "nothing to correct yet"
     draw_with_mouse(pad, 1)
-    assert pad.correction_row.layout.display == ""
+    assert pad.prediction.confidence > 0.9
+    assert pad.correction_row.layout.display == "" and pad.correct_panel.layout.display == "none"
+    pad.not_right.value = True  # "Not right?" opens the digits
+    assert pad.correct_panel.layout.display == ""
+    pad.correct_buttons[1].click()  # what it read: not a correction
+    assert pad.feedback.count() == 0 and "nothing to correct" in pad.correct_status.value
     pad.correct_buttons[7].click()
+    pad.correct_buttons[7].click()  # a double click saves once
     data = pad.feedback.load()
     assert data.labels.tolist() == [7] and "saved as a 7" in pad.correct_status.value
+    assert pad.correct_buttons[7].button_style == "primary" and pad.correct_buttons[3].button_style == ""
+    assert all(b.disabled for b in pad.correct_buttons)
+    draw_with_mouse(pad, 1)  # the next stroke: a new drawing, the thanks go away
+    assert pad.correct_status.value == "" and not pad.correct_buttons[7].disabled
     pad.clear()
     assert pad.correction_row.layout.display == "none"
+
+
+def test_unsure_answers_open_the_correction_digits(pad):
+    pad.draw([[(30, 60), (250, 60)], [(30, 140), (250, 140)], [(90, 20), (90, 260)], [(190, 20), (190, 260)]])
+    p = pad.prediction
+    assert p.rejected or p.confidence < 0.8
+    assert pad.correct_panel.layout.display == "" and pad.not_right.layout.display == "none"
+
+
+def test_one_digit_of_a_number_is_corrected(pad):
+    pad.mode.value = "number"
+    for k, digit in enumerate((4, 2, 7)):
+        box = (0.05 + 0.32 * k, 0.1, 0.3 + 0.32 * k, 0.9)
+        strokes = place_strokes(DIGIT_STROKES[digit], 1, box)
+        pad.draw([[(x * pad.canvas.width, y * pad.canvas.height) for x, y in s] for s in strokes])
+    assert pad.number.number == "427"
+    assert pad.correct_panel.layout.display == "none", "first choose which digit"
+    pad.pieces.value = 1
+    assert pad.correct_panel.layout.display == "" and "Digit 2 of 3" in pad.correct_label.value
+    pad.correct_buttons[3].click()
+    rec = pad.feedback.records()
+    assert [(r["label"], r["predicted"], r["position"]) for r in rec] == [(3, 2, 1)]
+    assert rec[0]["box"] == list(pad.number.digits[1].box) and len(rec[0]["drawing"]) == 16
+    stored = pad.feedback.load().images[0] / 255
+    np.testing.assert_allclose(stored, pad.number.digits[1].image, atol=1 / 255)
+
+
+def test_mode_switch_fits_the_strokes_to_the_new_pad(pad):
+    pad.mode.value = "number"
+    strokes = [[(500.0, 40.0), (560.0, 240.0)]]  # far right of the wide pad
+    pad.draw(strokes)
+    pad.mode.value = "digit"
+    (width, points), *_ = pad.strokes
+    assert all(0 <= x <= pad.canvas.width and 0 <= y <= pad.canvas.height for x, y in points)
+    assert width < float(pad.brush.value), "the pen shrinks with the drawing"
+    pad.undo()
+    pad.redo()
+    assert pad.strokes[0][1] == points, "undo and redo stay on the new pad"
+
+
+def test_undo_redo_and_clear_is_undoable(pad):
+    draw_with_mouse(pad, 7)
+    n = len(pad.strokes)
+    pad.clear()
+    assert pad.strokes == []
+    pad.undo()
+    assert len(pad.strokes) == n and pad.prediction.digit == 7, "Ctrl+Z brings a cleared drawing back"
+    pad.undo()
+    assert len(pad.strokes) == n - 1
+    pad.redo()
+    assert len(pad.strokes) == n
+    pad.shortcuts._handle_custom_msg({"action": "clear"}, [])
+    assert pad.strokes == [], "the shortcut keys' messages act as the buttons do"
+    pad.shortcuts._handle_custom_msg({"action": "undo"}, [])
+    assert len(pad.strokes) == n
+
+
+def test_number_mode_clear_leaves_no_boxes(pad):
+    pad.mode.value = "number"
+    pad.draw([[(100, 40), (100, 240)]])
+    assert pad.number is not None
+    pad.clear()
+    assert pad.number is None and pad.digit.value == ""

@@ -8,12 +8,16 @@
   const brush = $("brush");
   const brushValue = $("brush-value");
   const undoBtn = $("undo");
+  const redoBtn = $("redo");
   const clearBtn = $("clear");
   const hint = $("canvas-hint");
   const digitEl = $("digit");
   const promptEl = $("prompt");
   const confEl = $("confidence");
   const errorEl = $("error");
+  const errorText = $("error-text");
+  const retryBtn = $("retry");
+  const miniAnswer = $("mini-answer");
   const bars = [...document.querySelectorAll("#bars li")];
   const preview = $("preview");
   const pctx = preview.getContext("2d");
@@ -22,25 +26,90 @@
   const numberList = $("number-digits");
   const digitDetails = $("digit-details");
   const modeInputs = [...document.querySelectorAll("input[name=mode]")];
-  let mode = "digit"; // or "number": several digits side by side
   const explain = $("explain");
-  const correctBox = $("correct");
-  const correctStatus = $("correct-status");
-  let lastDigit = null; // what the model said about the drawing now on the pad
+  const whyCard = $("why-card");
+  const whyStatus = $("why-status");
+  const whyInput = $("why-input");
+  const whyDigit = $("why-digit");
+  const whyCaption = $("why-caption");
   const saliencyImg = $("saliency");
+  const saliencyCaption = $("saliency-caption");
+  const correctBox = $("correct");
+  const notRight = $("not-right");
+  const correctPanel = $("correct-panel");
+  const correctLabel = $("correct-label");
+  const correctButtons = [...correctBox.querySelectorAll(".correct-buttons button")];
+  const correctStatus = $("correct-status");
+  const numberHint = $("number-hint");
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
-  const strokes = []; // each: {width, points: [[x, y], ...]} in CSS pixels
-  let current = null;
-  let requestSeq = 0; // answers to older requests are dropped
-  let shownSeq = 0;
-  let inFlight = false;
-  let queued = false;
-  let lastLive = 0;
+  const UNSURE = 0.8; // below this confidence the correction digits open by themselves
+  let mode = "digit"; // or "number": several digits side by side
 
-  // ---- canvas sized for the screen's pixel density, so strokes stay crisp
+  // ---- the drawing: strokes {width, points: [[x, y], ...]} in CSS pixels of the pad, with undo and redo.
+  // Every change is one step (Clear too: Ctrl+Z brings a cleared drawing back), as in draw2digit.history.
+  const history = { present: [], past: [], future: [] };
+  let current = null; // the stroke under the pen
+  let version = 0; // bumps on every change: a correction belongs to one version of the drawing
+  let padSize = null; // [width, height] the strokes are measured in
+
+  function commit(strokes) {
+    history.past.push(history.present);
+    if (history.past.length > 200) history.past.shift();
+    history.present = strokes;
+    history.future.length = 0;
+    changed();
+  }
+
+  function undo() {
+    if (!history.past.length) return;
+    history.future.push(history.present);
+    history.present = history.past.pop();
+    changed();
+  }
+
+  function redo() {
+    if (!history.future.length) return;
+    history.past.push(history.present);
+    history.present = history.future.pop();
+    changed();
+  }
+
+  function changed() {
+    version++;
+    resetCorrection();
+    redraw();
+    requestPrediction();
+  }
+
+  // The old pad scaled uniformly into the new one and centred, pen widths too (draw2digit.canvas.fit_strokes).
+  function fitStrokes(strokes, [ow, oh], [nw, nh]) {
+    const s = Math.min(nw / ow, nh / oh);
+    const dx = (nw - ow * s) / 2;
+    const dy = (nh - oh * s) / 2;
+    return strokes.map((st) => ({ width: st.width * s, points: st.points.map(([x, y]) => [x * s + dx, y * s + dy]) }));
+  }
+
+  // One rule for every percentage on screen (draw2digit.canvas.percent): one decimal,
+  // never "100.0" for less than certain nor "0.0" for more than nothing.
+  function percent(p) {
+    const v = 100 * p;
+    if (v >= 99.95 && v < 100) return ">99.9";
+    if (v > 0 && v < 0.05) return "<0.1";
+    return v.toFixed(1);
+  }
+
+  // ---- canvas sized for the screen's pixel density, so strokes stay crisp; strokes follow a new size
   function resize() {
     const rect = pad.getBoundingClientRect();
+    const size = [rect.width, rect.height];
+    if (padSize && rect.width > 0 && (size[0] !== padSize[0] || size[1] !== padSize[1])) {
+      const fit = (strokes) => fitStrokes(strokes, padSize, size);
+      history.present = fit(history.present);
+      history.past = history.past.map(fit);
+      history.future = history.future.map(fit);
+    }
+    if (rect.width > 0) padSize = size;
     const dpr = window.devicePixelRatio || 1;
     pad.width = Math.round(rect.width * dpr);
     pad.height = Math.round(rect.height * dpr);
@@ -80,11 +149,12 @@
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, pad.width, pad.height);
     ctx.restore();
-    strokes.forEach(drawStroke);
+    history.present.forEach(drawStroke);
     if (current) drawStroke(current);
-    const empty = strokes.length === 0 && !current;
+    const empty = history.present.length === 0 && !current;
     hint.classList.toggle("hidden", !empty);
-    undoBtn.disabled = strokes.length === 0;
+    undoBtn.disabled = history.past.length === 0;
+    redoBtn.disabled = history.future.length === 0;
     clearBtn.disabled = empty;
   }
 
@@ -100,6 +170,7 @@
     pad.setPointerCapture(e.pointerId);
     const pressure = e.pointerType === "pen" && e.pressure > 0 ? 0.6 + 0.8 * e.pressure : 1;
     current = { width: Number(brush.value) * pressure, points: [point(e)] };
+    resetCorrection();
     redraw();
   });
 
@@ -119,77 +190,72 @@
   function endStroke(e) {
     if (!current) return;
     if (e && pad.hasPointerCapture(e.pointerId)) pad.releasePointerCapture(e.pointerId);
-    strokes.push(current);
+    const stroke = current;
     current = null;
-    redraw();
-    requestPrediction();
+    commit([...history.present, stroke]);
   }
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
 
-  undoBtn.addEventListener("click", () => {
-    strokes.pop();
-    correctStatus.textContent = "";
-    redraw();
-    requestPrediction();
-  });
-
+  undoBtn.addEventListener("click", undo);
+  redoBtn.addEventListener("click", redo);
   clearBtn.addEventListener("click", () => {
-    strokes.length = 0;
     current = null;
-    correctStatus.textContent = "";
-    redraw();
-    requestPrediction();
+    if (history.present.length) commit([]);
   });
 
+  // Switching mode reshapes the pad: the strokes are fitted onto the new pad (resize), so what is
+  // read is what the user sees, and undo/redo stay on the pad.
   modeInputs.forEach((input) =>
     input.addEventListener("change", () => {
       mode = input.value;
       document.body.classList.toggle("number-mode", mode === "number");
       pad.setAttribute("aria-label", `Drawing area: draw ${mode === "number" ? "a number" : "one digit"}`);
       resize();
+      version++;
+      resetCorrection();
       requestPrediction();
     }),
   );
 
   explain.addEventListener("change", () => requestPrediction());
 
-  // Corrections: the drawing and the digit it really is go to POST /feedback.
-  correctBox.querySelectorAll("button").forEach((button) =>
-    button.addEventListener("click", async () => {
-      const label = Number(button.dataset.digit);
-      correctStatus.textContent = "Saving…";
-      try {
-        const response = await fetch("/feedback", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ image: pad.toDataURL("image/png"), label, predicted: lastDigit }),
-        });
-        const body = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
-        correctStatus.textContent = `Thank you: saved as a ${label}. It will learn from it at the next fine-tuning.`;
-      } catch (err) {
-        correctStatus.textContent = `Could not save the correction: ${err.message}`;
-      }
-    }),
-  );
-
   brush.addEventListener("input", () => {
     brushValue.textContent = brush.value;
   });
 
+  // Ctrl+Z undo, Ctrl+Shift+Z or Ctrl+Y redo, Esc clear (not while a control has focus: Esc there
+  // belongs to the control). The notebook pad has the same keys.
   document.addEventListener("keydown", (e) => {
-    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") {
+    const key = e.key.toLowerCase();
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod && (key === "y" || (key === "z" && e.shiftKey))) {
       e.preventDefault();
-      undoBtn.click();
+      redo();
+    } else if (mod && key === "z") {
+      e.preventDefault();
+      undo();
     } else if (e.key === "Escape") {
+      const t = document.activeElement;
+      if (t && t !== document.body && t !== pad && t.matches("input, button, select, textarea, [tabindex]")) return;
       clearBtn.click();
     }
   });
 
   // ---- talking to the server
+  let requestSeq = 0; // answers to older requests are dropped
+  let shownSeq = 0;
+  let inFlight = false;
+  let queued = false;
+  let lastLive = 0;
+  let shown = null; // the answer on screen: {kind: "digit"|"number", body, version}
+
+  function isEmpty() {
+    return history.present.length === 0 && !current;
+  }
+
   function requestPrediction() {
-    if (strokes.length === 0 && !current) {
+    if (isEmpty()) {
       requestSeq++; // anything still on its way is now stale
       showBlank("Draw a digit to begin.");
       return;
@@ -203,18 +269,26 @@
 
   async function sendPrediction() {
     const seq = ++requestSeq;
+    const wantWhy = mode === "digit" && explain.checked;
     inFlight = true;
     queued = false;
+    whyStatus.hidden = !wantWhy;
+    if (wantWhy) whyCard.hidden = false;
     try {
-      const response = await fetch("/predict", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(
-          mode === "number"
-            ? { image: pad.toDataURL("image/png"), mode: "number" }
-            : { image: pad.toDataURL("image/png"), return_input: true, explain: explain.checked },
-        ),
-      });
+      let response;
+      try {
+        response = await fetch("/predict", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(
+            mode === "number"
+              ? { image: pad.toDataURL("image/png"), mode: "number" }
+              : { image: pad.toDataURL("image/png"), return_input: true, explain: wantWhy },
+          ),
+        });
+      } catch (_) {
+        throw new Error("the server could not be reached (network error)");
+      }
       let body = null;
       try {
         body = await response.json();
@@ -233,26 +307,40 @@
       if (seq === requestSeq) showError(err);
     } finally {
       inFlight = false;
+      if (seq === requestSeq || !explain.checked) whyStatus.hidden = true;
       if (queued) requestPrediction();
     }
   }
 
+  retryBtn.addEventListener("click", () => {
+    errorEl.hidden = true;
+    requestPrediction();
+  });
+
   function showBlank(message) {
     errorEl.hidden = true;
     correctBox.hidden = true;
-    lastDigit = null;
+    shown = null;
     octx.clearRect(0, 0, overlay.width, overlay.height);
     numberList.hidden = true;
     numberList.replaceChildren();
     digitDetails.hidden = mode === "number";
     digitEl.textContent = "";
     confEl.textContent = "";
-    promptEl.textContent = message;
+    promptEl.textContent = mode === "number" && message.startsWith("Draw") ? "Write a number: digits side by side." : message;
     promptEl.hidden = false;
+    miniAnswer.textContent = "";
     setBars(new Array(10).fill(0), -1);
     pctx.clearRect(0, 0, 28, 28);
-    preview.hidden = false;
-    saliencyImg.hidden = true;
+    whyCard.hidden = true;
+  }
+
+  function runnerUp(probs, top) {
+    let best = -1;
+    probs.forEach((p, d) => {
+      if (d !== top && (best < 0 || p > probs[best])) best = d;
+    });
+    return best;
   }
 
   function showResult(r) {
@@ -264,82 +352,222 @@
       showBlank("That is too small to read. Draw a bigger digit.");
       return;
     }
-    lastDigit = r.digit;
-    correctBox.hidden = false;
+    shown = { kind: "digit", body: r, version };
+    const top = r.rejected ? -1 : r.digit;
+    const probs = r.probabilities;
+    const best = probs.indexOf(Math.max(...probs));
+    const next = runnerUp(probs, best);
     if (r.rejected) {
       // drawn, but not like a digit: say so instead of guessing; the bars still show the model's view
       digitEl.textContent = "?";
       promptEl.textContent = "That doesn't look like a digit.";
       promptEl.hidden = false;
       confEl.textContent = r.reason ? `(${r.reason})` : "";
-      setBars(r.probabilities, -1);
+      miniAnswer.textContent = "? not a digit";
     } else {
       promptEl.hidden = true;
       digitEl.textContent = String(r.digit);
-      confEl.textContent = `${(100 * r.confidence).toFixed(1)} % confident`;
-      setBars(r.probabilities, r.digit);
+      confEl.textContent = `${percent(r.confidence)} % confident`;
+      miniAnswer.innerHTML = "";
+      const b = document.createElement("b");
+      b.textContent = String(r.digit);
+      miniAnswer.append(b, ` ${percent(r.confidence)} % · next ${next}: ${percent(probs[next])} %`);
     }
+    setBars(probs, top);
     if (r.input) drawPreview(r.input);
-    preview.hidden = Boolean(r.saliency_png);
-    saliencyImg.hidden = !r.saliency_png;
-    if (r.saliency_png) saliencyImg.src = r.saliency_png;
+    showCorrection(r.rejected || r.confidence < UNSURE);
+    showWhy(r, best, next);
+  }
+
+  function showWhy(r, best, next) {
+    if (!r.saliency_png || !explain.checked) {
+      whyCard.hidden = true;
+      return;
+    }
+    whyCard.hidden = false;
+    const said = r.rejected ? `${best} (but it doubts it is a digit)` : String(best);
+    whyDigit.textContent = said;
+    saliencyImg.src = r.saliency_png;
+    saliencyCaption.textContent = `What pushed it to ${best}`;
+    if (r.input) drawImage(whyInput, r.input);
+    whyCaption.textContent =
+      `Yellow pixels pushed the network hardest towards ${best}, red ones less, grey ones not at all ` +
+      `(integrated gradients). Next most likely: ${next}, ${percent(r.probabilities[next])} %.`;
   }
 
   function showNumber(r) {
     errorEl.hidden = true;
-    correctBox.hidden = true;
+    whyCard.hidden = true;
     if (r.blank) {
       showBlank("Nothing to read yet. Write a number, digits side by side.");
       return;
     }
+    shown = { kind: "number", body: r, version };
     promptEl.hidden = true;
     digitEl.textContent = r.number;
     const least = Math.min(...r.digits.map((d) => d.confidence));
-    confEl.textContent = `${r.digits.length} digit${r.digits.length > 1 ? "s" : ""}, least sure ${(100 * least).toFixed(0)} %`;
+    confEl.textContent = `${r.digits.length} digit${r.digits.length > 1 ? "s" : ""}, least sure ${percent(least)} %`;
+    miniAnswer.textContent = `${r.number} · least sure ${percent(least)} %`;
     digitDetails.hidden = true;
     numberList.replaceChildren(
-      ...r.digits.map((d) => {
+      ...r.digits.map((d, i) => {
         const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.position = String(i);
+        button.dataset.testid = `number-digit-${i}`;
+        button.setAttribute("aria-pressed", "false");
+        button.setAttribute("aria-label", `digit ${i + 1} of ${r.digits.length}: ${d.digit}, ${percent(d.confidence)} %; choose to correct it`);
         const b = document.createElement("b");
         b.textContent = String(d.digit);
-        li.append(b, `${(100 * d.confidence).toFixed(0)} %`);
+        button.append(b, `${percent(d.confidence)} %`);
+        button.addEventListener("click", () => choosePiece(i));
+        li.append(button);
         return li;
       }),
     );
     numberList.hidden = false;
-    // boxes around the digits found, in the canvas bitmap's pixels
+    drawBoxes(r.digits, -1);
+    correctBox.hidden = false;
+    notRight.hidden = true;
+    numberHint.hidden = false;
+    setPanel(false);
+    selectedPiece = -1;
+  }
+
+  // boxes around the digits found, in the canvas bitmap's pixels; the chosen one thicker
+  function drawBoxes(digits, chosen) {
     octx.clearRect(0, 0, overlay.width, overlay.height);
     const dpr = window.devicePixelRatio || 1;
-    octx.lineWidth = 2 * dpr;
-    octx.strokeStyle = "#1f5fbf";
-    octx.fillStyle = "#1f5fbf";
-    octx.font = `${12 * dpr}px system-ui, sans-serif`;
     const pad4 = 4 * dpr;
-    r.digits.forEach((d) => {
+    const labelSize = 13 * dpr;
+    octx.font = `600 ${labelSize}px system-ui, sans-serif`;
+    digits.forEach((d, i) => {
       const [l, t, rt, b] = d.box;
+      octx.strokeStyle = octx.fillStyle = i === chosen ? "#a4161a" : "#1f5fbf";
+      octx.lineWidth = (i === chosen ? 3 : 2) * dpr;
       octx.strokeRect(l - pad4, t - pad4, rt - l + 2 * pad4, b - t + 2 * pad4);
-      octx.fillText(String(d.digit), l - pad4, Math.max(12 * dpr, t - pad4 - 3 * dpr));
+      // the label above the box, or inside its top when there is no room above (never clipped)
+      const above = t - pad4 - 3 * dpr;
+      const y = above - labelSize >= 0 ? above : t - pad4 + labelSize + 2 * dpr;
+      octx.fillText(String(d.digit), l - pad4 + 3 * dpr, y);
     });
   }
 
+  // ---- corrections: the drawing (or one digit of a number) and what it really is go to POST /feedback
+  let selectedPiece = -1;
+  let saving = false;
+  const saved = new Set(); // what was stored for this version of the drawing: "digit" or a position
+
+  function resetCorrection() {
+    saved.clear();
+    correctStatus.textContent = "";
+    correctStatus.classList.remove("failed");
+    correctButtons.forEach((b) => {
+      b.setAttribute("aria-pressed", "false");
+      b.disabled = false;
+    });
+    selectedPiece = -1;
+    numberList.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", "false"));
+  }
+
+  function showCorrection(open) {
+    correctBox.hidden = false;
+    numberHint.hidden = true;
+    notRight.hidden = open; // open already: the button would only close it
+    setPanel(open);
+    correctLabel.textContent = "It is a:";
+  }
+
+  function setPanel(open) {
+    correctPanel.hidden = !open;
+    notRight.setAttribute("aria-expanded", String(open));
+  }
+
+  notRight.addEventListener("click", () => setPanel(correctPanel.hidden));
+
+  function choosePiece(i) {
+    if (!shown || shown.kind !== "number") return;
+    selectedPiece = i;
+    numberList.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.position) === i)));
+    drawBoxes(shown.body.digits, i);
+    correctLabel.textContent = `Digit ${i + 1} of ${shown.body.digits.length} is a:`;
+    correctButtons.forEach((b) => {
+      b.setAttribute("aria-pressed", "false");
+      b.disabled = saved.has(i);
+    });
+    correctStatus.textContent = saved.has(i) ? `Digit ${i + 1} is already saved.` : "";
+    setPanel(true);
+    correctButtons[0].focus();
+  }
+
+  correctButtons.forEach((button) =>
+    button.addEventListener("click", async () => {
+      if (saving || !shown) return; // a double click saves once
+      const label = Number(button.dataset.digit);
+      const isNumber = shown.kind === "number";
+      if (isNumber && selectedPiece < 0) return;
+      const said = isNumber ? shown.body.digits[selectedPiece].digit : shown.body.rejected ? null : shown.body.digit;
+      correctButtons.forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      correctStatus.classList.remove("failed");
+      if (label === said) {
+        correctStatus.textContent = `That is what it read: nothing to correct. Thank you for checking.`;
+        return;
+      }
+      const payload = { image: pad.toDataURL("image/png"), label, predicted: said };
+      if (isNumber) payload.position = selectedPiece;
+      const forVersion = version;
+      saving = true;
+      correctButtons.forEach((b) => (b.disabled = true));
+      correctStatus.textContent = "Saving…";
+      try {
+        let response;
+        try {
+          response = await fetch("/feedback", {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify(payload),
+          });
+        } catch (_) {
+          throw new Error("the server could not be reached (network error)");
+        }
+        const body = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+        if (forVersion !== version) return; // the drawing changed meanwhile: the message would mislead
+        saved.add(isNumber ? selectedPiece : "digit");
+        const what = isNumber ? `digit ${selectedPiece + 1} saved as a ${label}` : `saved as a ${label}`;
+        correctStatus.textContent = `Thank you: ${what}. It will learn from it at the next fine-tuning.`;
+      } catch (err) {
+        correctButtons.forEach((b) => (b.disabled = false));
+        correctStatus.classList.add("failed");
+        correctStatus.textContent = `Could not save the correction: ${err.message}. Try again.`;
+      } finally {
+        saving = false;
+      }
+    }),
+  );
+
   function showError(err) {
-    // the drawing stays: only the message changes
-    errorEl.textContent = `Could not read the drawing: ${err.message}. Your drawing is kept; try again.`;
+    // the drawing stays: only the message changes, and the next stroke or "Try again" asks again
+    promptEl.hidden = true;
+    errorText.textContent = `Could not read the drawing: ${err.message}. Your drawing is kept.`;
     errorEl.hidden = false;
+    whyStatus.hidden = true;
   }
 
   function setBars(probs, top) {
     bars.forEach((li, d) => {
-      const pct = 100 * (probs[d] || 0);
-      li.querySelector(".bar-fill").style.width = `${pct.toFixed(1)}%`;
-      li.querySelector(".bar-value").textContent = `${pct < 10 ? pct.toFixed(1) : pct.toFixed(0)}%`;
+      const p = probs[d] || 0;
+      li.querySelector(".bar-fill").style.width = `${(100 * p).toFixed(1)}%`;
+      li.querySelector(".bar-value").textContent = `${percent(p)}%`;
       li.classList.toggle("top", d === top);
-      li.setAttribute("aria-label", `${d}: ${pct.toFixed(1)} percent`);
+      li.setAttribute("aria-label", `${d}: ${percent(p)} percent`);
     });
   }
 
-  function drawPreview(rows) {
-    const img = pctx.createImageData(28, 28);
+  function drawImage(canvas, rows) {
+    const c = canvas.getContext("2d");
+    const img = c.createImageData(28, 28);
     for (let y = 0; y < 28; y++) {
       for (let x = 0; x < 28; x++) {
         const v = Math.round(255 * rows[y][x]);
@@ -348,7 +576,11 @@
         img.data[i + 3] = 255;
       }
     }
-    pctx.putImageData(img, 0, 0);
+    c.putImageData(img, 0, 0);
+  }
+
+  function drawPreview(rows) {
+    drawImage(preview, rows);
   }
 
   async function loadModelInfo() {
@@ -362,10 +594,11 @@
     }
   }
 
-  // A new bitmap size clears the boxes and moves the digits' pixel coordinates: ask again.
+  // A new pad size moves the strokes and the digits' pixel coordinates: fit them and ask again.
   window.addEventListener("resize", () => {
+    const before = padSize;
     resize();
-    if (mode === "number") requestPrediction();
+    if (before && padSize && (before[0] !== padSize[0] || before[1] !== padSize[1]) && !isEmpty()) requestPrediction();
   });
   resize();
   showBlank("Draw a digit to begin.");
