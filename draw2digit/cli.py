@@ -7,6 +7,7 @@ line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -374,10 +375,45 @@ def cmd_voila(args: argparse.Namespace) -> int:
         "--VoilaConfiguration.show_tracebacks=False",
     ]
     print(f"Voila app on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
+    return run_until_stopped(subprocess.Popen(cmd, cwd=notebook.parent))
+
+
+def run_until_stopped(proc, grace: float = 10.0) -> int:
+    """Wait for ``proc``; on Ctrl+C or SIGTERM stop it *and everything it started*, then return.
+
+    Voila leaves its kernels running when it is terminated, so they are found
+    (while they still have a parent) and stopped too: nothing outlives the command.
+    """
+    import signal
+
+    import psutil
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return subprocess.call(cmd, cwd=notebook.parent)
+        return proc.wait()
     except KeyboardInterrupt:
+        try:
+            family = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except Exception:
+            proc.kill()
+        for child in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.terminate()
+        _, alive = psutil.wait_procs(family, timeout=grace)
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------- main
