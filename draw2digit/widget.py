@@ -524,18 +524,17 @@ class DrawingPad(widgets.HBox):
 
     def _show(self) -> None:
         number_mode = self.mode.value == "number"
-        if number_mode:
-            n = self.number
-            options = (
-                []
-                if n is None
-                else [(f"{d.digit} · {percent(d.confidence)} %", i) for i, d in enumerate(n.digits)]
-            )
-            if list(self.pieces.options) != options:
-                self.piece = None
-                with self.pieces.hold_trait_notifications():
-                    self.pieces.options = options
-                    self.pieces.value = None
+        n = self.number if number_mode else None
+        options = (
+            []
+            if n is None
+            else [(f"{d.digit} · {percent(d.confidence)} %", i) for i, d in enumerate(n.digits)]
+        )
+        if list(self.pieces.options) != options:
+            self.piece = None
+            with self.pieces.hold_trait_notifications():
+                self.pieces.options = options
+                self.pieces.value = None
         self._show_correction()
         self.why.layout.display = "none"
         if number_mode and self.number is not None and not self.number.blank:

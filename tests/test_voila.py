@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,12 @@ PAD = "canvas.d2d-canvas"
 
 
 @pytest.fixture(scope="module")
-def voila_app():
+def voila_store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("voila") / "feedback.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def voila_app(voila_store):
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "voila.log"
@@ -30,7 +36,7 @@ def voila_app():
         [str(exe), "voila", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS)},
+        env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS), "DRAW2DIGIT_FEEDBACK_DB": str(voila_store)},
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -88,3 +94,197 @@ def test_voila_app_on_a_phone(browser, voila_app):
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, (selector, box)
     page.screenshot(path=str(ARTIFACTS / "voila-app-phone.png"), full_page=True)
     context.close()
+
+
+# ---------------------------------------------------------------- as finished as the page (issue 14)
+
+
+def open_app(browser, url, **options):
+    context = browser.new_context(**(options or {"viewport": {"width": 1280, "height": 900}}))
+    page = context.new_page()
+    page.goto(url, timeout=120_000)
+    page.wait_for_selector(PAD, timeout=120_000)
+    from playwright.sync_api import expect
+
+    expect(page.locator(".d2d-confidence")).to_contain_text("Draw a digit", timeout=60_000)
+    return context, page
+
+
+def ink(page) -> bool:
+    return page.eval_on_selector(
+        PAD,
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 == 3 && v)",
+    )
+
+
+def test_voila_number_mode_clear_and_switch(browser, voila_app):
+    from playwright.sync_api import expect
+
+    from tests.test_page_ux import ink_columns
+
+    context, page = open_app(browser, voila_app)
+    page.locator(".d2d-mode button", has_text="A number").click()
+    expect(page.locator(".d2d-confidence")).to_contain_text("Write a number", timeout=20_000)
+    for k, digit in enumerate((4, 2)):
+        left = 0.08 + 0.45 * k
+        draw_with_mouse(page, PAD, DIGIT_STROKES[digit], frame=(left, 0.12, left + 0.3, 0.88))
+    expect(page.locator(".d2d-digit")).to_have_text("42", timeout=30_000)
+    page.locator(".d2d-clear").click()
+    expect(page.locator(".d2d-digit")).to_have_text("", timeout=20_000)
+    page.wait_for_timeout(500)
+    assert not ink(page), "Clear leaves no boxes behind"
+    for k, digit in enumerate((4, 2)):
+        left = 0.08 + 0.45 * k
+        draw_with_mouse(page, PAD, DIGIT_STROKES[digit], frame=(left, 0.12, left + 0.3, 0.88))
+    expect(page.locator(".d2d-digit")).to_have_text("42", timeout=30_000)
+    page.locator(".d2d-mode button", has_text="One digit").click()
+    expect(page.locator(".d2d-pieces")).to_be_hidden(timeout=20_000)
+    page.wait_for_timeout(800)
+    assert len(ink_columns(page, PAD)) == 2, "both digits are still on the (smaller) pad"
+    preview = page.locator(".d2d-preview").bounding_box()
+    assert preview["width"] <= 130, preview
+    context.close()
+
+
+def test_voila_keys_and_tab_leaves_the_pad(browser, voila_app):
+    from playwright.sync_api import expect
+
+    context, page = open_app(browser, voila_app)
+    digit = page.locator(".d2d-digit")
+    draw_with_mouse(page, PAD, DIGIT_STROKES[7])
+    expect(digit).to_have_text("7", timeout=20_000)
+    assert page.evaluate("document.activeElement.classList.contains('d2d-canvas')"), "drawing focuses the pad"
+    page.keyboard.press("Tab")
+    assert not page.evaluate("document.activeElement.classList.contains('d2d-canvas')"), "Tab leaves the pad"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.classList.contains('d2d-canvas')"), "Shift+Tab comes back"
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+Shift+Z")  # redo, never a second undo
+    page.wait_for_timeout(500)
+    expect(digit).to_have_text("7", timeout=20_000)
+    page.keyboard.press("Escape")
+    expect(digit).to_have_text("", timeout=20_000)
+    page.keyboard.press("Control+z")  # a cleared drawing comes back
+    expect(digit).to_have_text("7", timeout=20_000)
+    page.locator(".d2d-undo").focus()
+    page.keyboard.press("Escape")  # Esc belongs to the focused button: nothing is cleared
+    page.wait_for_timeout(800)
+    expect(digit).to_have_text("7")
+    page.keyboard.press("Control+y")  # redo: the Clear that Ctrl+Z undid
+    expect(digit).to_have_text("", timeout=20_000)
+    context.close()
+
+
+def test_voila_corrections(browser, voila_app, voila_store):
+    from playwright.sync_api import expect
+
+    from draw2digit.feedback import FeedbackStore
+
+    store = FeedbackStore(voila_store)
+    before = store.count()
+    context, page = open_app(browser, voila_app)
+    draw_with_mouse(page, PAD, DIGIT_STROKES[1])
+    expect(page.locator(".d2d-digit")).to_have_text("1", timeout=20_000)
+    expect(page.locator(".d2d-correct-7")).to_be_hidden()  # behind "Not right?" when confident
+    page.locator(".d2d-not-right").click()
+    seven = page.locator(".d2d-correct-7")
+    expect(seven).to_be_visible(timeout=20_000)
+    for d in range(10):
+        box = page.locator(f".d2d-correct-{d}").bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, (d, box)
+    page.locator(".d2d-correct-1").click()
+    expect(page.locator(".d2d-correct-status")).to_contain_text("nothing to correct", timeout=20_000)
+    seven.dblclick()
+    expect(page.locator(".d2d-correct-status")).to_contain_text("saved as a 7", timeout=20_000)
+    page.wait_for_timeout(800)
+    assert store.count() == before + 1, "a double click saves once"
+    expect(seven).to_have_class(re.compile("mod-primary"))
+    draw_with_mouse(page, PAD, [[(0.5, 0.95), (0.52, 0.95)]])
+    expect(page.locator(".d2d-correct-status")).to_have_text("", timeout=20_000)
+
+    page.locator(".d2d-mode button", has_text="A number").click()
+    expect(page.locator(PAD)).to_have_attribute("width", "616", timeout=20_000)
+    page.locator(".d2d-clear").click()
+    expect(page.locator(".d2d-confidence")).to_contain_text("Write a number", timeout=20_000)
+    for k, digit in enumerate((4, 2, 7)):
+        left = 0.05 + 0.32 * k
+        draw_with_mouse(page, PAD, DIGIT_STROKES[digit], frame=(left, 0.12, left + 0.22, 0.88))
+    expect(page.locator(".d2d-digit")).to_have_text("427", timeout=30_000)
+    page.locator(".d2d-pieces button").nth(1).click()
+    expect(page.locator(".d2d-correction")).to_contain_text("Digit 2 of 3 is a:", timeout=20_000)
+    page.locator(".d2d-correct-3").click()
+    expect(page.locator(".d2d-correct-status")).to_contain_text("digit 2 saved as a 3", timeout=20_000)
+    rec = store.records()[-1]
+    assert (rec["label"], rec["predicted"], rec["position"]) == (3, 2, 1) and rec["box"]
+    context.close()
+
+
+def test_voila_show_why_side_by_side(browser, voila_app):
+    from playwright.sync_api import expect
+
+    context, page = open_app(browser, voila_app)
+    draw_with_mouse(page, PAD, DIGIT_STROKES[7])
+    expect(page.locator(".d2d-digit")).to_have_text("7", timeout=20_000)
+    page.locator(".d2d-explain input").check()
+    caption = page.locator(".d2d-why-caption")
+    expect(caption).to_contain_text(re.compile(r"Next most likely: \d, "), timeout=60_000)
+    seen, heat = page.locator(".d2d-why-input").bounding_box(), page.locator(".d2d-why-map").bounding_box()
+    assert min(seen["width"], heat["width"], heat["height"]) >= 224, (seen, heat)
+    assert abs(seen["y"] - heat["y"]) < 2 and heat["x"] > seen["x"] + seen["width"] - 1, "side by side"
+    expect(page.locator(".d2d-why-legend")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "voila-show-why.png"), full_page=True)
+    context.close()
+
+
+def test_voila_number_mode_fits_a_phone(browser, voila_app):
+    from playwright.sync_api import expect
+
+    phone = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+    context, page = open_app(browser, voila_app, **phone)
+    draw_with_mouse(page, PAD, DIGIT_STROKES[3])
+    expect(page.locator(".d2d-digit")).to_have_text("3", timeout=20_000)
+    page.locator(".d2d-not-right").click()
+    expect(page.locator(".d2d-correct-0")).to_be_visible(timeout=20_000)
+    clipped = page.eval_on_selector_all(
+        ".d2d-correct-buttons button", "bs => bs.filter(b => b.scrollWidth > b.clientWidth).length"
+    )
+    assert clipped == 0, "digit labels are not cut"
+    page.locator(".d2d-mode button", has_text="A number").click()
+    page.wait_for_timeout(800)
+    for selector in (PAD, ".d2d-left .widget-slider", ".d2d-clear"):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, (selector, box)
+    page.screenshot(path=str(ARTIFACTS / "voila-number-mode-phone.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_stopping_voila_stops_its_kernels(browser, signal_name):
+    import signal
+
+    import psutil
+
+    port = free_port()
+    log_path = ARTIFACTS / f"voila-stop-{signal_name}.log"
+    exe = Path(sys.executable).with_name("draw2digit")
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "voila", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS)},
+        )
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_for(url, timeout=120, proc=proc, log_path=log_path)
+            context, _ = open_app(browser, url)  # a visitor: Voila starts a kernel
+            family = psutil.Process(proc.pid).children(recursive=True)
+            assert any("ipykernel" in " ".join(p.cmdline()) for p in family), [p.cmdline() for p in family]
+            proc.send_signal(getattr(signal, signal_name))
+            assert proc.wait(timeout=30) == 0
+            _, alive = psutil.wait_procs(family, timeout=15)
+            assert not alive, [p.cmdline() for p in alive]
+            context.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
