@@ -8,7 +8,7 @@ export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
 SHIPPED_RECIPE = --epochs 10 --learning-rate 1e-3 --warmup-epochs 0.5 --pen-copies 10 --non-digits 16000 \
                  --init-from models/mnist-only --distill-from models/mnist-only
 
-.PHONY: run test chromium lint format bench bench-api evaluate train voila lab notebooks clean
+.PHONY: run test chromium lint format bench bench-api bench-page evaluate train voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench: $(VENV)/.installed-app  ## latency/throughput of preprocessing + inferenc
 
 bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-style server
 	$(BIN)/python benchmarks/bench_api.py
+
+bench-page: $(VENV)/.installed-test chromium  ## what a person waits for on the page: answer after the pen lifts, first "Show why"
+	$(BIN)/python benchmarks/page_timings.py
 
 evaluate: $(VENV)/.installed-app  ## the shipped model: real pen digits of held-out writers, MNIST, numbers, figures
 	$(BIN)/draw2digit evaluate --pen --numbers 300 --figures models/figures --redrawn 3000 --ablation

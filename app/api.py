@@ -236,7 +236,13 @@ def feedback():
 
 @bp.get("/health")
 def health():
-    return jsonify(status="ok", version=__version__, model=get_predictor().card.get("created"))
+    predictor = get_predictor()
+    return jsonify(
+        status="ok",
+        version=__version__,
+        model=predictor.card.get("created"),
+        explanations="warm" if predictor.explainer_warm else "cold",  # "Show why" answers fast when warm
+    )
 
 
 @bp.get("/api/model")

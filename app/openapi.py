@@ -154,6 +154,7 @@ def spec(max_batch: int = 32) -> dict:
                                             "status": {"type": "string", "enum": ["ok"]},
                                             "version": {"type": "string"},
                                             "model": {"type": "string", "nullable": True},
+                                            "explanations": {"type": "string", "enum": ["warm", "cold"]},
                                         },
                                     }
                                 }

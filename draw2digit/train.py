@@ -8,6 +8,7 @@ resume from its last finished epoch.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from draw2digit import __version__
-from draw2digit._native import import_tensorflow
+from draw2digit._native import import_tensorflow, quiet_native_stderr
 from draw2digit.artifacts import HISTORY_PLOT, read_model_card, resolve_model_path, save_model
 from draw2digit.data import Split, dataset_checksums, load_split, split_train_validation
 
@@ -275,6 +276,13 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     )
 
 
+def _quiet_unless_progress_bar(verbose: int | str):
+    """tf.data's C++ warnings ("NodeDef mentions attribute ...") go straight to descriptor 2 on every
+    fit and predict. Without a progress bar (verbose 0, or 2 as in the lessons) they would be all that
+    shows on stderr: red blocks in a notebook with nothing to act on. Python errors still propagate."""
+    return quiet_native_stderr() if verbose in (0, 2) else contextlib.nullcontext()
+
+
 def train(
     config: TrainConfig,
     out_dir: str | Path,
@@ -287,6 +295,18 @@ def train(
 
     Returns the model card.
     """
+    with _quiet_unless_progress_bar(verbose):
+        return _train(config, out_dir, verbose=verbose, train_split=train_split, test_split=test_split)
+
+
+def _train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    verbose: int | str,
+    train_split: Split | None,
+    test_split: Split | None,
+) -> dict:
     tf = import_tensorflow()
     import keras
 
@@ -452,6 +472,28 @@ def finetune(
     saw. Corrections are repeated ``repeat`` times so a handful of them count
     against 60,000 MNIST images. Batch norm stays frozen, as usual for fine-tuning.
     """
+    with _quiet_unless_progress_bar(verbose):
+        return _finetune(
+            base,
+            corrections,
+            out_dir,
+            config,
+            verbose=verbose,
+            train_split=train_split,
+            test_split=test_split,
+        )
+
+
+def _finetune(
+    base: str | Path,
+    corrections,
+    out_dir: str | Path,
+    config: FinetuneConfig | None,
+    *,
+    verbose: int | str,
+    train_split: Split | None,
+    test_split: Split | None,
+) -> dict:
     tf = import_tensorflow()
     import keras
 

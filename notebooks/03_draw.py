@@ -27,6 +27,9 @@ pad = DrawingPad()
 pad
 
 # %% [markdown]
-# *Tips:* draw one digit, large, in the middle or anywhere else; use **Undo** for the last stroke and
-# **Clear** to start again. The same library serves the web app (`draw2digit serve`), so both give the same
-# answer for the same drawing.
+# *Tips:* draw one digit, large, in the middle or anywhere else; **Undo** (Ctrl+Z), **Redo** (Ctrl+Shift+Z or
+# Ctrl+Y) and **Clear** (Esc; Ctrl+Z brings it back) work as on the web page. **A number** reads several
+# digits side by side. If the answer is wrong, **Not right?** lets you say what it is (in number mode, choose
+# the wrong digit first): the drawing is kept for the next fine-tuning. **Show why** puts the 28×28 input
+# beside the pixels that pushed the network to its answer. The same library serves the web app
+# (`draw2digit serve`), so both give the same answer for the same drawing.

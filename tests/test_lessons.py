@@ -34,3 +34,16 @@ def test_lessons_ship_executed(lesson):
     assert sum(bool(c.outputs) for c in code) >= len(code) // 2, "most cells show something"
     pictures = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(pictures) >= 3, "the lesson's plots are committed as pictures"
+
+
+@pytest.mark.parametrize("lesson", ["01_train", "02_evaluate"])
+def test_lessons_read_cleanly(lesson):
+    """No red log blocks, no progress bars, no test-only markers in the code learners read."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for c in code:
+        assert "nbval" not in c.source.lower(), "nbval settings go in cell tags, not in the code"
+        for o in c.outputs:
+            assert not (o.output_type == "stream" and o.name == "stderr"), o.get("text", "")[:300]
+            text = o.get("text", "") if o.output_type == "stream" else ""
+            assert "━" not in text, "a progress bar in a lesson output (one line per epoch is fine)"

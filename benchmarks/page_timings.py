@@ -1,0 +1,132 @@
+"""What a person waits for on the page, measured in headless Chromium against `draw2digit serve`.
+
+    python benchmarks/page_timings.py        # or: make bench-page
+
+Starts the server, opens the page, draws each digit with the mouse and times,
+in the page, from the pen lifting to the answer on screen; then times the first
+"Show why" twice: at once after start-up (while the server still warms the
+explanation in the background) and once /health says explanations are warm.
+Prints medians; nothing is asserted (the browser tests check behaviour).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from draw2digit.localhost import free_port, wait_for
+from draw2digit.synthetic import DIGIT_STROKES
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# In the page: the time from the last pointerup to the next change of the answer, and from
+# ticking "Show why" to the explanation being shown.
+PROBE = """() => {
+  window.__d2d = {lifted: 0, answered: []};
+  const pad = document.querySelector('[data-testid=draw-canvas]');
+  pad.addEventListener('pointerup', () => { window.__d2d.lifted = performance.now(); }, true);
+  new MutationObserver(() => {
+    if (window.__d2d.lifted) window.__d2d.answered.push(performance.now() - window.__d2d.lifted);
+    window.__d2d.lifted = 0;
+  }).observe(document.querySelector('#digit'), {childList: true, characterData: true, subtree: true});
+}"""
+
+WHY = """async () => {
+  const started = performance.now();
+  document.querySelector('#explain').click();  // shows "Working out why" at once
+  while (!document.querySelector('#why-status').hidden) await new Promise(r => setTimeout(r, 5));
+  return performance.now() - started;
+}"""
+
+
+def draw(page, digit: int) -> None:
+    box = page.locator("[data-testid=draw-canvas]").bounding_box()
+    for stroke in DIGIT_STROKES[digit]:
+        pts = [
+            (box["x"] + box["width"] * (0.2 + 0.6 * x), box["y"] + box["height"] * (0.1 + 0.8 * y))
+            for x, y in stroke
+        ]
+        page.mouse.move(*pts[0])
+        page.mouse.down()
+        for x, y in pts[1:]:
+            page.mouse.move(x, y, steps=3)
+        page.mouse.up()
+
+
+def health(url: str) -> dict:
+    with urllib.request.urlopen(url + "/health", timeout=5) as r:
+        return json.load(r)
+
+
+def measure(browser, url: str, wait_warm: bool) -> dict:
+    started = time.perf_counter()
+    while wait_warm and health(url)["explanations"] != "warm":
+        time.sleep(0.2)
+    warm_after = time.perf_counter() - started
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url + "/")
+    page.evaluate(PROBE)
+    answers = []
+    for digit in range(10):
+        before = page.evaluate("window.__d2d.answered.length")
+        draw(page, digit)
+        page.wait_for_function(f"window.__d2d.answered.length > {before}", timeout=10_000)
+        answers.append(page.evaluate("window.__d2d.answered.at(-1)"))
+        page.click("[data-testid=clear-button]")
+    draw(page, 7)
+    page.wait_for_timeout(300)
+    why_ms = page.evaluate(WHY)
+    page.close()
+    return {"answer_ms": answers, "why_ms": why_ms, "waited_s": warm_after}
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    chromium = "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        results = {}
+        for label, wait_warm in (("at once after start-up", False), ("once /health says warm", True)):
+            port = free_port()
+            exe = Path(sys.executable).with_name("draw2digit")
+            server = subprocess.Popen(
+                [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_for(url + "/health", proc=server)
+                results[label] = measure(browser, url, wait_warm)
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+        browser.close()
+    for label, r in results.items():
+        a = sorted(r["answer_ms"])
+        print(
+            f"{label:<24} answer after the pen lifts: median {statistics.median(a):.0f} ms "
+            f"(max {a[-1]:.0f}); first 'Show why': {r['why_ms'] / 1000:.2f} s"
+            + (f" (warm {r['waited_s']:.1f} s after start)" if r["waited_s"] else "")
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
