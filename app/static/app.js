@@ -218,7 +218,13 @@
     }),
   );
 
-  explain.addEventListener("change", () => requestPrediction());
+  explain.addEventListener("change", () => {
+    // progress at once, even when the answer to an earlier request is still on its way
+    const asked = explain.checked && mode === "digit" && !isEmpty();
+    whyStatus.hidden = !asked;
+    if (asked) whyCard.hidden = false;
+    requestPrediction();
+  });
 
   brush.addEventListener("input", () => {
     brushValue.textContent = brush.value;
