@@ -391,7 +391,8 @@ def run_until_stopped(proc, grace: float = 10.0) -> int:
     def stop(signum, _frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl+C must still stop everything
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -413,7 +414,8 @@ def run_until_stopped(proc, grace: float = 10.0) -> int:
                 child.kill()
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------- main

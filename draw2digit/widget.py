@@ -228,7 +228,9 @@ class DrawingPad(widgets.HBox):
 
         # Corrections: behind "Not right?" (open by itself when unsure), 44 px targets, the choice shown.
         self.not_right = widgets.ToggleButton(
-            value=False, description="Not right?", layout=widgets.Layout(width="auto", min_height="44px")
+            value=False,
+            description="Not right?",
+            layout=widgets.Layout(width="auto", min_height="44px", align_self="flex-start"),
         )
         self.not_right.add_class("d2d-not-right")
         self.not_right.observe(lambda _: self._show_correction(), names="value")

@@ -225,6 +225,7 @@ def test_a_correction_on_the_page_reaches_a_finetuned_model(page, live_server, t
     before = FeedbackStore(live_server.feedback_db).count()
     draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
     expect_digit(page, 1)
+    page.click("[data-testid=not-right]")
     page.click("[data-testid=correct-7]")
     expect(page.locator("#correct-status")).to_contain_text("saved as a 7", timeout=10_000)
     stored = FeedbackStore(live_server.feedback_db).load()
