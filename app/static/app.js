@@ -448,6 +448,7 @@
     const pad4 = 4 * dpr;
     const labelSize = 13 * dpr;
     octx.font = `600 ${labelSize}px system-ui, sans-serif`;
+    const labels = [];
     digits.forEach((d, i) => {
       const [l, t, rt, b] = d.box;
       octx.strokeStyle = octx.fillStyle = i === chosen ? "#a4161a" : "#1f5fbf";
@@ -457,7 +458,9 @@
       const above = t - pad4 - 3 * dpr;
       const y = above - labelSize >= 0 ? above : t - pad4 + labelSize + 2 * dpr;
       octx.fillText(String(d.digit), l - pad4 + 3 * dpr, y);
+      labels.push({ top: (y - labelSize) / dpr, bottom: y / dpr }); // in CSS pixels, for tests and tools
     });
+    overlay.dataset.labels = JSON.stringify(labels);
   }
 
   // ---- corrections: the drawing (or one digit of a number) and what it really is go to POST /feedback
