@@ -19,15 +19,19 @@ $(VENV)/.installed-app: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+$(VENV)/.installed-train: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[train]"
+	touch $@ $(VENV)/.installed-app
+
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test,notebooks]"
-	touch $@ $(VENV)/.installed-app $(VENV)/.installed-notebooks
+	$(BIN)/pip install --quiet -e ".[train,notebooks,test]"
+	touch $@ $(VENV)/.installed-app $(VENV)/.installed-train $(VENV)/.installed-notebooks
 
 $(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[notebooks]"
-	touch $@
+	$(BIN)/pip install --quiet -e ".[train,notebooks]"
+	touch $@ $(VENV)/.installed-app $(VENV)/.installed-train
 
-run: $(VENV)/.installed-app  ## install, then serve the page and API with the shipped model on 127.0.0.1:5000
+run: $(VENV)/.installed-app  ## install the serving set (no TensorFlow), then serve the page and API with the shipped model on 127.0.0.1:5000
 	$(BIN)/draw2digit serve
 
 test: $(VENV)/.installed-test chromium  ## install what the tests need, lint, run the whole suite
@@ -51,7 +55,7 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
-bench: $(VENV)/.installed-app  ## latency/throughput of preprocessing + inference
+bench: $(VENV)/.installed-train  ## latency/throughput of preprocessing + inference
 	$(BIN)/draw2digit bench --compare-keras
 
 bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-style server
@@ -60,10 +64,10 @@ bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-s
 bench-page: $(VENV)/.installed-test chromium  ## what a person waits for on the page: answer after the pen lifts, first "Show why"
 	$(BIN)/python benchmarks/page_timings.py
 
-evaluate: $(VENV)/.installed-app  ## the shipped model: real pen digits of held-out writers, MNIST, numbers, figures
+evaluate: $(VENV)/.installed-train  ## the shipped model: real pen digits of held-out writers, MNIST, numbers, figures
 	$(BIN)/draw2digit evaluate --pen --numbers 300 --figures models/figures --redrawn 3000 --ablation
 
-train: $(VENV)/.installed-app  ## the shipped model's training run (see the README for its time on 2 CPU cores)
+train: $(VENV)/.installed-train  ## the shipped model's training run (see the README for its time on 2 CPU cores)
 	$(BIN)/draw2digit train --out runs/full --quiet $(SHIPPED_RECIPE)
 	$(BIN)/draw2digit calibrate --model runs/full
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 ENV_MODEL = "DRAW2DIGIT_MODEL"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+#: In a source checkout (and an editable install) the shipped model is the repository's models/;
+#: an installed wheel carries it in <prefix>/share/draw2digit/models (pyproject's data-files).
+CHECKOUT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+INSTALLED_MODEL_DIR = Path(sys.prefix) / "share" / "draw2digit" / "models"
 MODEL_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 CARD_FILE = "model_card.json"
@@ -25,12 +29,19 @@ class ModelNotFoundError(FileNotFoundError):
     """No model where we looked; the message says how to get one."""
 
 
+def default_model_dir() -> Path:
+    """The shipped model's folder: the checkout's models/, else the installed copy."""
+    if (CHECKOUT_MODEL_DIR / TFLITE_FILE).is_file():
+        return CHECKOUT_MODEL_DIR
+    return INSTALLED_MODEL_DIR
+
+
 def resolve_model_path(path: str | os.PathLike | None = None, suffix: str = ".tflite") -> Path:
     """A model file from an explicit path, ``$DRAW2DIGIT_MODEL``, or the shipped ``models/``.
 
     A directory means the ``model<suffix>`` inside it.
     """
-    candidate = Path(path or os.environ.get(ENV_MODEL) or DEFAULT_MODEL_DIR).expanduser()
+    candidate = Path(path or os.environ.get(ENV_MODEL) or default_model_dir()).expanduser()
     if candidate.is_dir():
         candidate = candidate / f"model{suffix}"
     elif candidate.suffix != suffix and candidate.with_suffix(suffix).exists():

@@ -57,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from draw2digit.artifacts import DEFAULT_MODEL_DIR, MODEL_FILE
+    from draw2digit.artifacts import MODEL_FILE, default_model_dir
     from draw2digit.feedback import FeedbackStore
     from draw2digit.train import FinetuneConfig, finetune
 
@@ -70,7 +70,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
     print(f"Fine-tuning {args.model or 'the shipped model'} on MNIST + {len(corrections.labels)} corrections")
     card = finetune(
-        args.model or DEFAULT_MODEL_DIR,
+        args.model or default_model_dir(),
         corrections,
         out,
         FinetuneConfig(epochs=args.epochs, learning_rate=args.learning_rate, mnist_limit=args.mnist_limit),
@@ -327,7 +327,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    from app import create_app
+    from draw2digit_app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = {"LOG_REQUESTS": True}
@@ -567,6 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Modules that only an extra installs: the serving install lacks them, and a command needing one says which.
+EXTRA_FOR = {
+    "tensorflow": "train",
+    "keras": "train",
+    "matplotlib": "train",
+    "tqdm": "train",
+    "voila": "notebooks",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     from draw2digit.artifacts import ModelNotFoundError
     from draw2digit.data import DataError
@@ -578,6 +588,16 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, DataError, ModelNotFoundError, PreprocessError) as exc:
         print(f"draw2digit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in EXTRA_FOR:
+            print(
+                f"draw2digit: error: `draw2digit {args.command}` needs {missing}, which this install "
+                f"does not have: pip install 'draw2digit[{EXTRA_FOR[missing]}]'",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        raise
     except KeyboardInterrupt:
         print("draw2digit: interrupted", file=sys.stderr)
         return 130

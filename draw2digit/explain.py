@@ -20,6 +20,10 @@ from PIL import Image
 STEPS = 32
 
 
+class ExplanationUnavailable(RuntimeError):
+    """This install cannot explain: serving works without TensorFlow, explanations need it."""
+
+
 class Explainer:
     """Integrated gradients for the Keras copy of the model (loaded on first use)."""
 

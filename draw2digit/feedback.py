@@ -152,6 +152,15 @@ class FeedbackStore:
         with closing(self._connect()) as conn:
             return int(conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0])
 
+    def check(self) -> str:
+        """``"ok"``, or what is wrong, for readiness reports: never raises."""
+        try:
+            with closing(self._connect()) as conn:
+                conn.execute("SELECT COUNT(*) FROM corrections").fetchone()
+            return "ok"
+        except (sqlite3.Error, OSError) as exc:
+            return f"unavailable: {exc}"
+
     def records(self) -> list[dict]:
         """What was stored, without the images: for people and tools reviewing corrections."""
         if not self.path.exists():

@@ -155,11 +155,24 @@ class Predictor:
         self.explainer_warm = False  # True once the first explanation has been traced
 
     def _get_explainer(self):
+        """The explainer, or :class:`ExplanationUnavailable` saying what this install lacks."""
+        from draw2digit.explain import Explainer, ExplanationUnavailable
+
         with self._explainer_lock:
             if self._explainer is None:
-                from draw2digit.explain import Explainer
-
-                self._explainer = Explainer(resolve_model_path(self.model_path.parent, ".keras"))
+                try:
+                    import_tensorflow()
+                    keras_path = resolve_model_path(self.model_path.parent, ".keras")
+                except ImportError as exc:
+                    raise ExplanationUnavailable(
+                        "explanations need TensorFlow, which this server does not have "
+                        "(pip install 'draw2digit[train]')"
+                    ) from exc
+                except FileNotFoundError as exc:
+                    raise ExplanationUnavailable(
+                        f"explanations need the Keras copy of the model: {exc}"
+                    ) from exc
+                self._explainer = Explainer(keras_path)
             return self._explainer
 
     def saliency(self, prediction: Prediction) -> np.ndarray:

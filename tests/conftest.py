@@ -95,7 +95,7 @@ def store(tmp_path):
 @pytest.fixture
 def app(predictor, store):
     """A fresh app per test (as in flaskr), sharing the session's loaded model."""
-    from app import create_app
+    from draw2digit_app import create_app
 
     return create_app({"TESTING": True, "WARM_EXPLAIN": False}, predictor=predictor, store=store)
 

@@ -181,7 +181,12 @@ def test_health_and_model_card(client):
 def test_openapi_document(client):
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/predict", "/feedback", "/health", "/api/model", "/openapi.json"}
+    documented = {"/predict", "/feedback", "/health", "/ready", "/metrics", "/api/model", "/openapi.json"}
+    assert set(doc["paths"]) == documented
+    from draw2digit_app import create_app
+
+    routes = {r.rule for r in create_app({"TESTING": True, "WARM_EXPLAIN": False}).url_map.iter_rules()}
+    assert documented == routes - {"/", "/static/<path:filename>"}, "every API route is documented"
     assert {"200", "400", "413", "415"} <= set(doc["paths"]["/predict"]["post"]["responses"])
 
 
@@ -203,7 +208,7 @@ def test_page_has_the_test_hooks(client):
 
 
 def test_config_from_environment(monkeypatch, tmp_path):
-    from app import create_app
+    from draw2digit_app import create_app
 
     monkeypatch.setenv("DRAW2DIGIT_MAX_BATCH", "2")
     app = create_app({"TESTING": True, "WARM_EXPLAIN": False})

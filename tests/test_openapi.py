@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from app import create_app
+from draw2digit_app import create_app
 from tests.conftest import MODELS
 
 app = create_app(

@@ -138,6 +138,45 @@ def spec(max_batch: int = 32) -> dict:
                     },
                 }
             },
+            "/ready": {
+                "get": {
+                    "summary": "Readiness: the model is loaded and answers; the database's state is reported",
+                    "operationId": "ready",
+                    "responses": {
+                        "200": {
+                            "description": "Ready to read drawings (corrections may still be unavailable)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status", "database"],
+                                        "properties": {
+                                            "status": {"type": "string", "enum": ["ready"]},
+                                            "model": {"type": "string", "nullable": True},
+                                            "database": {
+                                                "type": "string",
+                                                "description": '"ok" or "unavailable: <why>"',
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, summed over worker processes",
+                    "operationId": "metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Liveness for load balancers",
@@ -242,10 +281,15 @@ def spec(max_batch: int = 32) -> dict:
                         },
                         "reason": {"type": "string", "nullable": True},
                         "input": grid,
-                        "saliency": grid,
+                        "saliency": {**grid, "nullable": True},
                         "saliency_png": {
                             "type": "string",
+                            "nullable": True,
                             "description": "PNG data URL: the input with the map",
+                        },
+                        "explain_error": {
+                            "type": "string",
+                            "description": "why there is no map (e.g. a server installed without TensorFlow)",
                         },
                     },
                 },

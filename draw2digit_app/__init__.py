@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from draw2digit.feedback import FeedbackStore
@@ -33,7 +32,8 @@ def create_app(
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,  # bodies above this get 413
         MAX_BATCH=32,  # images per batch request
         FEEDBACK_DB=None,  # SQLite file for corrections; None = instance/feedback.sqlite3
-        LOG_REQUESTS=False,
+        LOG_REQUESTS=False,  # one line per request, with its X-Request-ID
+        LOG_FORMAT="text",  # or "json": one JSON object per line, for log collectors
         WARM_EXPLAIN=True,  # trace "Show why" in a background thread at start: its first click is quick
     )
     app.config.from_pyfile("config.py", silent=True)
@@ -41,9 +41,10 @@ def create_app(
     if test_config:
         app.config.update(test_config)
 
-    from app import api, pages, resources
+    from draw2digit_app import api, observability, pages, resources
 
     resources.init_app(app, predictor, store)
+    observability.init_app(app)
     if app.config["WARM_EXPLAIN"]:
         resources.warm_explainer_in_background(app)
 
@@ -70,25 +71,5 @@ def create_app(
     def unexpected_error(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify(error="internal error; the server logged it"), 500
-
-    if app.config["LOG_REQUESTS"]:
-
-        @app.before_request
-        def _start_timer():
-            g.started = time.perf_counter()
-
-        @app.after_request
-        def _log_request(response):
-            ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-            log.info(
-                '%s "%s %s" %s %s %.1fms',
-                request.remote_addr,
-                request.method,
-                request.full_path.rstrip("?"),
-                response.status_code,
-                response.content_length or "-",
-                ms,
-            )
-            return response
 
     return app

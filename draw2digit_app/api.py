@@ -7,15 +7,15 @@ message; the app's handler writes it as ``{"error": ...}``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+import numpy as np
 from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from app.openapi import spec
-from app.resources import get_predictor, get_store
 from draw2digit import __version__
 from draw2digit.decode import (
     ImageTooLargeError,
@@ -27,6 +27,9 @@ from draw2digit.decode import (
 from draw2digit.feedback import DigitPiece
 from draw2digit.predictor import Prediction
 from draw2digit.preprocess import preprocess
+from draw2digit_app.observability import count_predictions, get_metrics, render_metrics
+from draw2digit_app.openapi import spec
+from draw2digit_app.resources import get_predictor, get_store
 
 bp = Blueprint("api", __name__)
 
@@ -151,9 +154,14 @@ def _as_json(pred: Prediction, req: DrawingRequest) -> dict:
     if req.return_input:
         out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
     if req.explain:
-        from draw2digit.explain import overlay_data_url
+        from draw2digit.explain import ExplanationUnavailable, overlay_data_url
 
-        saliency = get_predictor().saliency(pred)
+        try:
+            saliency = get_predictor().saliency(pred)
+        except ExplanationUnavailable as exc:  # the answer still stands; say why there is no map
+            out["saliency"] = out["saliency_png"] = None
+            out["explain_error"] = str(exc)
+            return out
         out["saliency"] = [[round(float(v), 3) for v in row] for row in saliency]
         out["saliency_png"] = overlay_data_url(pred.image, saliency)
     return out
@@ -174,11 +182,13 @@ def _each(req: DrawingRequest, fn) -> list:
 def predict():
     req = read_drawing_request(predict=True, example='{"image": "data:image/png;base64,..."}')
     predictor = get_predictor()
+    started = time.perf_counter()
     if req.mode == "number":
         results = [n.to_dict() for n in _each(req, predictor.predict_number)]
     else:
         predictions = predictor.predict_preprocessed(_each(req, preprocess))
         results = [_as_json(p, req) for p in predictions]
+    count_predictions(results, time.perf_counter() - started)
     return jsonify(predictions=results) if req.batch else jsonify(results[0])
 
 
@@ -231,11 +241,29 @@ def feedback():
         new_id = store.add(req.sources[0], label, predicted, piece=piece and piece[0])
     except PreprocessError as exc:
         refuse(exc)
+    get_metrics().corrections.inc()
     return jsonify(id=new_id, label=label, stored=store.count()), 201
+
+
+@bp.get("/ready")
+def ready():
+    """Readiness: the model answers. The database is reported, not required: /predict works without it."""
+    predictor = get_predictor()
+    predictor.predict_preprocessed(
+        [preprocess(np.zeros((28, 28), np.float32))]
+    )  # the model is loaded and runs
+    database = get_store().check()
+    return jsonify(status="ready", model=predictor.card.get("version"), database=database)
+
+
+@bp.get("/metrics")
+def metrics():
+    return render_metrics()
 
 
 @bp.get("/health")
 def health():
+    """Liveness: the process answers."""
     predictor = get_predictor()
     return jsonify(
         status="ok",
