@@ -8,7 +8,7 @@ export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
 SHIPPED_RECIPE = --epochs 10 --learning-rate 1e-3 --warmup-epochs 0.5 --pen-copies 10 --non-digits 16000 \
                  --init-from models/mnist-only --distill-from models/mnist-only
 
-.PHONY: run test chromium lint format bench bench-api bench-page evaluate train voila lab notebooks clean
+.PHONY: run test chromium postgresql lint format bench bench-api bench-page evaluate train voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ $(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-app  ## install the serving set (no TensorFlow), then serve the page and API with the shipped model on 127.0.0.1:5000
 	$(BIN)/draw2digit serve
 
-test: $(VENV)/.installed-test chromium  ## install what the tests need, lint, run the whole suite
+test: $(VENV)/.installed-test chromium postgresql  ## install what the tests need, lint, run the whole suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -46,6 +46,16 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "note: /usr/bin/chromium is missing (sudo apt-get install chromium); browser tests will skip (CI fails)"; \
+	  fi; \
+	fi
+
+# The store's tests start their own throwaway PostgreSQL server from Debian's packages.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "note: PostgreSQL is missing (sudo apt-get install postgresql); its tests will skip (CI fails)"; \
 	  fi; \
 	fi
 

@@ -64,7 +64,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     store = FeedbackStore(args.corrections)
     corrections = store.load()
     if len(corrections.labels) == 0:
-        raise CLIError(f"no corrections in {store.path}: correct some predictions on the page or pad first")
+        raise CLIError(f"no corrections in {store}: correct some predictions on the page or pad first")
     out = Path(args.out or time.strftime("runs/finetune-%Y%m%d-%H%M%S"))
     if (out / MODEL_FILE).exists() and not args.force:
         raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
@@ -321,6 +321,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- db
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Schema upgrades and pruning run as jobs (a deployment step, a cron), never on a request."""
+    from draw2digit import db
+    from draw2digit.feedback import FeedbackStore
+
+    store = FeedbackStore(args.url)
+    engine = store.engine()  # connects and brings the schema up to date
+    if args.action == "prune":
+        if args.keep < 0:
+            raise CLIError("--keep must be 0 or more")
+        print(f"{store}: deleted {store.prune(args.keep)} old corrections, {store.count()} kept")
+    else:
+        print(f"{store}: schema at revision {db.current_revision(engine)}, {store.count()} corrections")
+    return 0
+
+
 # ---------------------------------------------------------------- serve
 
 
@@ -437,6 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     model_help = "model folder or file (default: $DRAW2DIGIT_MODEL, else the shipped models/)"
+    corrections_help = (
+        "corrections database: a URL (postgresql+psycopg://...) or an SQLite file "
+        "(default $DRAW2DIGIT_DATABASE_URL, else $DRAW2DIGIT_FEEDBACK_DB)"
+    )
 
     p = sub.add_parser("train", help="train the CNN and write model, model card and plots")
     p.add_argument("--out", help="output folder (default: runs/train-<time>)")
@@ -503,9 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the drawings' styles (default 0)")
     p.add_argument("--baseline", metavar="MODEL", help="also score this model, e.g. the one fine-tuned from")
-    p.add_argument(
-        "--corrections", metavar="DB", help="corrections database (default $DRAW2DIGIT_FEEDBACK_DB)"
-    )
+    p.add_argument("--corrections", metavar="DB", help=corrections_help)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
 
@@ -526,9 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="fine-tune a model on MNIST plus the stored corrections")
     p.add_argument("--model", help=model_help)
-    p.add_argument(
-        "--corrections", metavar="DB", help="corrections database (default $DRAW2DIGIT_FEEDBACK_DB)"
-    )
+    p.add_argument("--corrections", metavar="DB", help=corrections_help)
     p.add_argument("--out", help="output folder (default: runs/finetune-<time>)")
     p.add_argument("--epochs", type=int, default=finetune_defaults.epochs)
     p.add_argument("--learning-rate", type=float, default=finetune_defaults.learning_rate)
@@ -538,6 +557,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_finetune)
+
+    from draw2digit.feedback import MAX_ROWS
+
+    p = sub.add_parser("db", help="the corrections database: migrate it, keep it bounded, show its state")
+    p.add_argument(
+        "action",
+        choices=["upgrade", "prune", "status"],
+        help="upgrade to the latest schema, prune, or status",
+    )
+    p.add_argument("--url", metavar="DB", help=corrections_help)
+    p.add_argument(
+        "--keep", type=int, default=MAX_ROWS, help=f"prune: newest corrections kept (default {MAX_ROWS})"
+    )
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("predict", help="read the digit in each image file")
     p.add_argument("files", nargs="+", metavar="FILE", help="PNG, JPEG, WebP, BMP or GIF")
@@ -581,11 +614,12 @@ def main(argv: list[str] | None = None) -> int:
     from draw2digit.artifacts import ModelNotFoundError
     from draw2digit.data import DataError
     from draw2digit.decode import PreprocessError
+    from draw2digit.feedback import StoreUnavailable
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, DataError, ModelNotFoundError, PreprocessError) as exc:
+    except (CLIError, DataError, ModelNotFoundError, PreprocessError, StoreUnavailable) as exc:
         print(f"draw2digit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ModuleNotFoundError as exc:

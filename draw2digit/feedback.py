@@ -1,9 +1,11 @@
 """Corrections from users: a drawing, the digit it really is, what the model said.
 
-Stored in SQLite (created on first use, WAL mode, one short transaction per
-write, so concurrent requests and processes are safe), bounded in rows (the
-oldest go first) and in bytes per drawing (originals are re-encoded, at most
-560 pixels on a side). ``draw2digit finetune`` learns from them.
+Stored through SQLAlchemy Core in the database ``draw2digit.db`` names (an
+SQLite file by default, PostgreSQL for several servers), one short transaction
+per write, so concurrent requests and processes are safe. Originals are
+re-encoded at most 560 pixels on a side; keeping the table bounded is a job
+for ``draw2digit db prune``, off the request path. ``draw2digit finetune``
+learns from them.
 """
 
 from __future__ import annotations
@@ -12,42 +14,31 @@ import datetime as _dt
 import hashlib
 import io
 import os
-import sqlite3
-from contextlib import closing
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sqlalchemy as sa
 from PIL import Image
 
+from draw2digit import db
 from draw2digit.data import user_path
 from draw2digit.decode import ImageInput, PreprocessError, to_pil_or_array
 from draw2digit.preprocess import preprocess
 
-ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"
-MAX_ROWS = 10_000
+ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"  # an SQLite file; DRAW2DIGIT_DATABASE_URL takes precedence
+MAX_ROWS = 10_000  # what `draw2digit db prune` keeps by default
 MAX_SIDE = 560
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS corrections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created TEXT NOT NULL,
-    label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
-    predicted INTEGER CHECK (predicted IS NULL OR predicted BETWEEN 0 AND 9),
-    original BLOB NOT NULL,          -- PNG, at most MAX_SIDE pixels on a side
-    image BLOB NOT NULL,             -- the 28x28 model input, uint8, row-major
-    drawing TEXT,                    -- SHA-256 (16 hex) of the whole drawing: rows of one number share it
-    position INTEGER,                -- which digit of a number, from the left (NULL: a single digit)
-    box TEXT                         -- that digit's "left,top,right,bottom" in the drawing's pixels
-)
-"""
-
-#: Columns added after the first release: an older file gets them on first use and keeps its rows.
-ADDED_COLUMNS = {"drawing": "TEXT", "position": "INTEGER", "box": "TEXT"}
 
 
 class BlankCorrectionError(PreprocessError):
     """A blank drawing cannot teach the model anything."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The corrections database cannot be reached: nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -70,26 +61,56 @@ def default_path() -> Path:
     return user_path(ENV_FEEDBACK_DB, "data", "feedback.sqlite3")
 
 
-class FeedbackStore:
-    def __init__(self, path: str | os.PathLike | None = None, max_rows: int = MAX_ROWS):
-        self.path = Path(path) if path else default_path()
-        self.max_rows = max_rows
-        self._ready = False
+def default_url() -> str:
+    """``$DRAW2DIGIT_DATABASE_URL``, else the SQLite file ``$DRAW2DIGIT_FEEDBACK_DB`` (or its default)."""
+    return os.environ.get(db.ENV_DATABASE_URL) or db.url_for(default_path())
 
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 30000")
-        if not self._ready:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(SCHEMA)
-            have = {row[1] for row in conn.execute("PRAGMA table_info(corrections)")}
-            for name, kind in ADDED_COLUMNS.items():
-                if name not in have:
-                    conn.execute(f"ALTER TABLE corrections ADD COLUMN {name} {kind}")
-            self._ready = True
-        return conn
+
+class FeedbackStore:
+    """Corrections in a database given by URL (or an SQLite path), migrated on first use."""
+
+    def __init__(self, target: str | os.PathLike | None = None):
+        self.url = db.url_for(target) if target else default_url()
+        self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, when it is one (None for a server database)."""
+        url = sa.engine.make_url(self.url)
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+    def __str__(self) -> str:
+        return (
+            str(self.path) if self.path else sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        )
+
+    def engine(self) -> sa.Engine:
+        """Made and migrated on first use (a worker process makes its own, after the fork)."""
+        with self._lock:
+            if self._engine is None:
+                if self.path is not None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                engine = db.make_engine(self.url)
+                try:
+                    db.upgrade(engine)
+                except sa.exc.DBAPIError as exc:
+                    engine.dispose()
+                    raise StoreUnavailable(
+                        f"the corrections database is unavailable ({_reason(exc)})"
+                    ) from exc
+                self._engine = engine
+            return self._engine
+
+    @contextmanager
+    def _begin(self):
+        try:
+            with self.engine().begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise
+            raise StoreUnavailable(f"the corrections database is unavailable ({_reason(exc)})") from exc
 
     def add(
         self,
@@ -122,71 +143,76 @@ class FeedbackStore:
                 raise BlankCorrectionError("the drawing is blank: there is nothing to learn from")
             pixels = item.image
         original = _png_bytes(decoded)
-        image = np.uint8(np.round(np.clip(pixels, 0, 1) * 255)).tobytes()
-        drawing = hashlib.sha256(original).hexdigest()[:16]
-        position = piece.position if piece is not None else None
-        box = ",".join(str(int(v)) for v in piece.box) if piece is not None else None
-        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.execute(
-                    "INSERT INTO corrections"
-                    " (created, label, predicted, original, image, drawing, position, box)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (now, label, predicted, original, image, drawing, position, box),
-                )
-                conn.execute(
-                    "DELETE FROM corrections WHERE id <= (SELECT MAX(id) FROM corrections) - ?",
-                    (self.max_rows,),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return int(cur.lastrowid)
+        row = {
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "label": label,
+            "predicted": predicted,
+            "original": original,
+            "image": np.uint8(np.round(np.clip(pixels, 0, 1) * 255)).tobytes(),
+            "drawing": hashlib.sha256(original).hexdigest()[:16],
+            "position": piece.position if piece is not None else None,
+            "box": ",".join(str(int(v)) for v in piece.box) if piece is not None else None,
+        }
+        with self._begin() as conn:
+            return int(conn.execute(db.corrections.insert().returning(db.corrections.c.id), row).scalar_one())
 
     def count(self) -> int:
-        if not self.path.exists():
+        if self.path is not None and not self.path.exists():
             return 0
-        with closing(self._connect()) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0])
+        with self._begin() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(db.corrections)).scalar_one())
+
+    def prune(self, keep: int = MAX_ROWS) -> int:
+        """Keep the newest ``keep`` corrections; returns how many were deleted. A job, not a request."""
+        t = db.corrections
+        with self._begin() as conn:
+            newest = conn.execute(sa.select(sa.func.max(t.c.id))).scalar_one()
+            if newest is None:
+                return 0
+            return conn.execute(sa.delete(t).where(t.c.id <= newest - keep)).rowcount
 
     def check(self) -> str:
         """``"ok"``, or what is wrong, for readiness reports: never raises."""
         try:
-            with closing(self._connect()) as conn:
-                conn.execute("SELECT COUNT(*) FROM corrections").fetchone()
+            with self._begin() as conn:
+                conn.execute(sa.select(1))
             return "ok"
-        except (sqlite3.Error, OSError) as exc:
+        except (StoreUnavailable, OSError) as exc:
             return f"unavailable: {exc}"
 
     def records(self) -> list[dict]:
         """What was stored, without the images: for people and tools reviewing corrections."""
-        if not self.path.exists():
+        if self.path is not None and not self.path.exists():
             return []
-        names = ("id", "created", "label", "predicted", "drawing", "position", "box")
-        with closing(self._connect()) as conn:
-            rows = conn.execute(f"SELECT {', '.join(names)} FROM corrections ORDER BY id").fetchall()
-        out = [dict(zip(names, row, strict=True)) for row in rows]
+        t = db.corrections
+        cols = [t.c.id, t.c.created, t.c.label, t.c.predicted, t.c.drawing, t.c.position, t.c.box]
+        with self._begin() as conn:
+            rows = conn.execute(sa.select(*cols).order_by(t.c.id)).mappings().all()
+        out = [dict(r) for r in rows]
         for r in out:
             r["box"] = [int(v) for v in r["box"].split(",")] if r["box"] else None
         return out
 
     def load(self) -> Corrections:
         """All stored corrections as MNIST-style arrays, oldest first."""
-        if not self.path.exists():
-            return Corrections(np.zeros(0, np.int64), np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
-        with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT id, label, image FROM corrections ORDER BY id").fetchall()
+        empty = Corrections(np.zeros(0, np.int64), np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+        if self.path is not None and not self.path.exists():
+            return empty
+        t = db.corrections
+        with self._begin() as conn:
+            rows = conn.execute(sa.select(t.c.id, t.c.label, t.c.image).order_by(t.c.id)).all()
+        if not rows:
+            return empty
         ids = np.array([r[0] for r in rows], np.int64)
         labels = np.array([r[1] for r in rows], np.uint8)
-        images = (
-            np.stack([np.frombuffer(r[2], np.uint8).reshape(28, 28) for r in rows])
-            if rows
-            else np.zeros((0, 28, 28), np.uint8)
-        )
+        images = np.stack([np.frombuffer(bytes(r[2]), np.uint8).reshape(28, 28) for r in rows])
         return Corrections(ids, images, labels)
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's one-line reason, without SQL or parameters (which may hold user data)."""
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0][:200] if str(orig).strip() else type(orig).__name__
 
 
 def _png_bytes(decoded) -> bytes:

@@ -31,7 +31,8 @@ def create_app(
         MODEL=None,  # folder or file; None = $DRAW2DIGIT_MODEL or the shipped models/
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,  # bodies above this get 413
         MAX_BATCH=32,  # images per batch request
-        FEEDBACK_DB=None,  # SQLite file for corrections; None = instance/feedback.sqlite3
+        DATABASE_URL=None,  # corrections database, e.g. postgresql+psycopg://... (DRAW2DIGIT_DATABASE_URL)
+        FEEDBACK_DB=None,  # or an SQLite file; neither = instance/feedback.sqlite3
         LOG_REQUESTS=False,  # one line per request, with its X-Request-ID
         LOG_FORMAT="text",  # or "json": one JSON object per line, for log collectors
         WARM_EXPLAIN=True,  # trace "Show why" in a background thread at start: its first click is quick

@@ -24,7 +24,7 @@ from draw2digit.decode import (
     UnsupportedImageError,
     decode_image_text,
 )
-from draw2digit.feedback import DigitPiece
+from draw2digit.feedback import DigitPiece, StoreUnavailable
 from draw2digit.predictor import Prediction
 from draw2digit.preprocess import preprocess
 from draw2digit_app.observability import count_predictions, get_metrics, render_metrics
@@ -239,10 +239,14 @@ def feedback():
         if piece is not None:
             predicted = piece[1]
         new_id = store.add(req.sources[0], label, predicted, piece=piece and piece[0])
+        stored = store.count()
     except PreprocessError as exc:
         refuse(exc)
+    except StoreUnavailable:
+        current_app.logger.exception("corrections database unavailable")
+        abort(503, "the corrections database is unavailable right now: nothing was stored, try again later")
     get_metrics().corrections.inc()
-    return jsonify(id=new_id, label=label, stored=store.count()), 201
+    return jsonify(id=new_id, label=label, stored=stored), 201
 
 
 @bp.get("/ready")

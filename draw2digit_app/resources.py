@@ -25,8 +25,12 @@ def init_app(app: Flask, predictor: Predictor | None, store: FeedbackStore | Non
 
     app.extensions[PREDICTOR] = predictor or Predictor(app.config["MODEL"])
     if store is None:
-        db = app.config.get("FEEDBACK_DB") or os.path.join(app.instance_path, "feedback.sqlite3")
-        store = FeedbackStore(db)  # the file is created on first use
+        target = (
+            app.config.get("DATABASE_URL")
+            or app.config.get("FEEDBACK_DB")
+            or os.path.join(app.instance_path, "feedback.sqlite3")
+        )
+        store = FeedbackStore(target)  # connected (and migrated) on first use, in the worker that uses it
     app.extensions[STORE] = store
 
 

@@ -72,9 +72,24 @@ def test_a_command_that_needs_training_extras_says_which(tmp_path):
 @pytest.mark.slow
 def test_a_built_wheel_serves_the_shipped_model(tmp_path):
     """Build the wheel, install it (not editable) into a fresh venv, serve from elsewhere, predict."""
+    import shutil
+
+    source = tmp_path / "source"  # setuptools builds in the source tree: build a copy, not the checkout
+    heavy = (
+        ".venv",
+        ".git",
+        "runs",
+        "build",
+        "dist",
+        "test-artifacts",
+        "instance",
+        "*.egg-info",
+        "__pycache__",
+    )
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*heavy))
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
