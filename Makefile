@@ -8,7 +8,7 @@ export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
 SHIPPED_RECIPE = --epochs 10 --learning-rate 1e-3 --warmup-epochs 0.5 --pen-copies 10 --non-digits 16000 \
                  --init-from models/mnist-only --distill-from models/mnist-only
 
-.PHONY: run test chromium postgresql lint format bench bench-api bench-page evaluate train voila lab notebooks clean
+.PHONY: run test chromium postgresql lint format bench bench-api bench-page bench-scale evaluate train voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,9 @@ bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-s
 
 bench-page: $(VENV)/.installed-test chromium  ## what a person waits for on the page: answer after the pen lifts, first "Show why"
 	$(BIN)/python benchmarks/page_timings.py
+
+bench-scale: $(VENV)/.installed-test  ## locust on loopback: one process against --workers processes
+	$(BIN)/python benchmarks/bench_scale.py
 
 evaluate: $(VENV)/.installed-train  ## the shipped model: real pen digits of held-out writers, MNIST, numbers, figures
 	$(BIN)/draw2digit evaluate --pen --numbers 300 --figures models/figures --redrawn 3000 --ablation

@@ -344,26 +344,41 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Waitress threads in one process, or ``--workers N`` gunicorn processes (each loads the model once)."""
     import logging
 
     from draw2digit_app import create_app
+    from draw2digit_app.server import serve_gunicorn, serve_waitress, trust_proxies
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = {"LOG_REQUESTS": True}
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
+    if args.workers < 1 or args.threads < 1:
+        raise CLIError("--workers and --threads must be at least 1")
+    config: dict = {"LOG_REQUESTS": True}
     if args.model:
         config["MODEL"] = args.model
+    if args.log_json:
+        config["LOG_FORMAT"] = "json"
+    if args.trusted_proxies is not None:
+        config["TRUSTED_PROXIES"] = args.trusted_proxies
+    url = f"http://{args.host}:{args.port}/"
+    if args.workers > 1:
+        try:
+            import gunicorn  # noqa: F401
+        except ImportError as exc:
+            raise CLIError("--workers needs gunicorn (Linux and macOS): pip install gunicorn") from exc
+        print(f"Draw2Digit: {args.workers} worker processes x {args.threads} threads on {url}", flush=True)
+        serve_gunicorn(config, args.host, args.port, args.workers, args.threads)
+        return 0
     started = time.perf_counter()
     app = create_app(config)
-    url = f"http://{args.host}:{args.port}/"
     if args.debug:
         print(f"Flask development server (debug) on {url}", flush=True)
         app.run(host=args.host, port=args.port, debug=True, use_reloader=False)
         return 0
-    import waitress
-
+    trust_proxies(app, int(app.config["TRUSTED_PROXIES"]))
     print(f"Draw2Digit ready in {time.perf_counter() - started:.1f} s on {url} (Ctrl+C to stop)", flush=True)
     try:
-        waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="draw2digit")
+        serve_waitress(app, args.host, args.port, args.threads)
     except OSError as exc:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     return 0
@@ -584,10 +599,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-keras", action="store_true", help="also time Keras predict/call/tf.function")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("serve", help="serve the drawing page and JSON API (waitress)")
+    p = sub.add_parser("serve", help="serve the drawing page and JSON API (waitress, or gunicorn workers)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes (default 1: waitress; more: gunicorn, one model each)",
+    )
+    p.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
+    p.add_argument(
+        "--trusted-proxies",
+        type=int,
+        metavar="N",
+        help="honour X-Forwarded-* from N reverse proxies in front (default 0: ignored)",
+    )
+    p.add_argument("--log-json", action="store_true", help="one JSON object per request log line")
     p.add_argument("--model", help=model_help)
     p.add_argument("--debug", action="store_true", help="Flask's development server with the debugger")
     p.set_defaults(func=cmd_serve)

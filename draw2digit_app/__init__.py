@@ -35,6 +35,7 @@ def create_app(
         FEEDBACK_DB=None,  # or an SQLite file; neither = instance/feedback.sqlite3
         LOG_REQUESTS=False,  # one line per request, with its X-Request-ID
         LOG_FORMAT="text",  # or "json": one JSON object per line, for log collectors
+        TRUSTED_PROXIES=0,  # reverse proxies whose X-Forwarded-* headers are honoured (0: none)
         WARM_EXPLAIN=True,  # trace "Show why" in a background thread at start: its first click is quick
     )
     app.config.from_pyfile("config.py", silent=True)
