@@ -361,14 +361,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.trusted_proxies is not None:
         config["TRUSTED_PROXIES"] = args.trusted_proxies
     url = f"http://{args.host}:{args.port}/"
+    threads = args.threads
     if args.workers > 1:
         try:
             import gunicorn  # noqa: F401
-        except ImportError as exc:
-            raise CLIError("--workers needs gunicorn (Linux and macOS): pip install gunicorn") from exc
-        print(f"Draw2Digit: {args.workers} worker processes x {args.threads} threads on {url}", flush=True)
-        serve_gunicorn(config, args.host, args.port, args.workers, args.threads)
-        return 0
+        except ImportError:  # e.g. on Windows: one process with as many threads instead
+            threads = args.workers * args.threads
+            print(f"note: gunicorn is not installed; one process with {threads} threads instead", flush=True)
+        else:
+            print(f"Draw2Digit: {args.workers} processes x {args.threads} threads on {url}", flush=True)
+            serve_gunicorn(config, args.host, args.port, args.workers, args.threads)
+            return 0
     started = time.perf_counter()
     app = create_app(config)
     if args.debug:
@@ -378,7 +381,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     trust_proxies(app, int(app.config["TRUSTED_PROXIES"]))
     print(f"Draw2Digit ready in {time.perf_counter() - started:.1f} s on {url} (Ctrl+C to stop)", flush=True)
     try:
-        serve_waitress(app, args.host, args.port, args.threads)
+        serve_waitress(app, args.host, args.port, threads)
     except OSError as exc:
         raise CLIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
     return 0
