@@ -24,7 +24,7 @@ $(VENV)/.installed-train: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-app
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[train,notebooks,test]"
+	$(BIN)/pip install --quiet -e ".[train,notebooks,postgres,test]"
 	touch $@ $(VENV)/.installed-app $(VENV)/.installed-train $(VENV)/.installed-notebooks
 
 $(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -604,14 +605,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the drawing page and JSON API (waitress, or gunicorn workers)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+
+    # Containers and platforms set these through the environment (PORT is the usual convention);
+    # argparse converts a text default with `type`, so a bad value is a clear usage error.
+    def env_int(name: str, default: int) -> str:
+        return os.environ.get(name) or str(default)
+
+    p.add_argument("--port", type=int, default=env_int("PORT", 5000), help="port (default $PORT, else 5000)")
     p.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes (default 1: waitress; more: gunicorn, one model each)",
+        default=env_int("DRAW2DIGIT_WORKERS", 1),
+        help="processes (default $DRAW2DIGIT_WORKERS, else 1: waitress; more: gunicorn, one model each)",
     )
-    p.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=env_int("DRAW2DIGIT_THREADS", 8),
+        help="threads per process (default $DRAW2DIGIT_THREADS, else 8)",
+    )
     p.add_argument(
         "--trusted-proxies",
         type=int,

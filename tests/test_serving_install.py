@@ -34,8 +34,9 @@ client = app.test_client()
 image = base64.b64encode(to_png(digit_drawing(3))).decode()
 plain = client.post("/predict", json={"image": image}).get_json()
 why = client.post("/predict", json={"image": image, "explain": True})
+stored = client.post("/feedback", json={"image": image, "label": 8}).status_code  # migrations ship too
 time.sleep(0.5)  # the background warm-up has tried and given up
-print(json.dumps({"plain": plain, "why_status": why.status_code, "why": why.get_json(),
+print(json.dumps({"plain": plain, "why_status": why.status_code, "why": why.get_json(), "stored": stored,
                   "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
 """
 
@@ -129,6 +130,7 @@ def test_a_built_wheel_serves_the_shipped_model(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["plain"]["digit"] == 3 and "TensorFlow" in out["why"]["explain_error"]
+    assert out["stored"] == 201, "the corrections store (and its migrations) work from the wheel"
     instance = subprocess.run(
         [
             str(py),
