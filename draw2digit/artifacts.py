@@ -70,3 +70,35 @@ def save_model(model, folder: str | os.PathLike, card: dict) -> Path:
     export_tflite(model, folder / TFLITE_FILE)
     (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return folder
+
+
+CURRENT = "current"
+
+
+def publish(candidate: str | os.PathLike, root: str | os.PathLike) -> Path:
+    """Copy a model folder to ``root/<version>`` and point ``root/current`` at it, atomically.
+
+    Servers read ``root/current`` (``DRAW2DIGIT_MODEL``) when they start, so a
+    rolling restart moves them to the new model; the old versions stay for a
+    rollback (point ``current`` back). Returns the published folder.
+    """
+    import shutil
+
+    candidate, root = Path(candidate), Path(root)
+    card = read_model_card(candidate)
+    version = str(card.get("version") or "unversioned").replace("/", "_")
+    target = root / version
+    if target.exists() and read_model_card(target).get("created") != card.get("created"):
+        stamp = "".join(ch for ch in str(card.get("created", "")) if ch.isalnum())
+        version = f"{version}-{stamp or 'copy'}"  # another model with the same version number
+        target = root / version
+    if not target.exists():
+        staging = root / f".{version}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(candidate, staging, ignore=shutil.ignore_patterns("backup", "*.partial"))
+        staging.rename(target)
+    link = root / f".{CURRENT}.new"
+    link.unlink(missing_ok=True)
+    link.symlink_to(version)
+    os.replace(link, root / CURRENT)  # readers see the old or the new model, never neither
+    return target

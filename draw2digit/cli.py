@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 EXIT_USAGE = 2
+EXIT_NOT_PUBLISHED = 3  # publish: the candidate was worse; the model in service stays
 
 
 class CLIError(Exception):
@@ -322,6 +323,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- publish
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """The retraining job's last step: a candidate goes into service only if it is not worse."""
+    from draw2digit.artifacts import CURRENT, publish, read_model_card, resolve_model_path
+
+    resolve_model_path(args.candidate)  # a clear error for a folder without a model
+    root = Path(args.into)
+    current = root / CURRENT
+    if args.if_empty and current.exists():
+        print(f"{current} exists ({read_model_card(current).get('version')}): nothing to do")
+        return 0
+    if current.exists() and not args.if_empty:
+        from draw2digit.data import load_split
+        from draw2digit.evaluate import compare_with_baseline, not_worse
+        from draw2digit.feedback import FeedbackStore
+        from draw2digit.predictor import Predictor
+
+        comparison = compare_with_baseline(
+            Predictor(args.candidate),
+            Predictor(current),
+            load_split("test"),
+            FeedbackStore(args.corrections).load(),
+        )
+        ok, why = not_worse(comparison, args.tolerance)
+        if not ok:
+            print(f"not published: {why}")
+            return EXIT_NOT_PUBLISHED
+        print(f"not worse than the model in service: {why}")
+    target = publish(args.candidate, root)
+    print(f"published {target} as {current}")
+    return 0
+
+
 # ---------------------------------------------------------------- db
 
 
@@ -576,6 +612,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("publish", help="put a model into service if it is not worse than the one there")
+    p.add_argument("candidate", help="model folder, e.g. what `draw2digit finetune` wrote")
+    p.add_argument("--into", required=True, metavar="DIR", help="models folder whose `current` servers read")
+    p.add_argument("--corrections", metavar="DB", help=corrections_help)
+    p.add_argument(
+        "--tolerance", type=float, default=0.0005, help="MNIST accuracy it may lose (default 0.0005)"
+    )
+    p.add_argument(
+        "--if-empty", action="store_true", help="only when nothing is in service yet (first start)"
+    )
+    p.set_defaults(func=cmd_publish)
 
     from draw2digit.feedback import MAX_ROWS
 

@@ -402,3 +402,22 @@ def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = No
         writers=sorted({int(w) for w in writers}),
         mistakes=[(int(i), int(truth[i]), -1 if given[i] == NUM_CLASSES else int(given[i])) for i in wrong],
     )
+
+
+def not_worse(comparison: dict, tolerance: float = 0.0005) -> tuple[bool, str]:
+    """Whether a candidate (``after``) may replace the model in service (``before``), and why.
+
+    Not worse on the MNIST test set (within ``tolerance``, a handful of images)
+    and, when its fine-tune held corrections back, not worse on those either.
+    """
+    before, after = comparison["before"], comparison["after"]
+    was, now = 100 * before["mnist_test_accuracy"], 100 * after["mnist_test_accuracy"]
+    if was - now > 100 * tolerance:
+        return False, f"MNIST test accuracy {now:.2f} % is below the model in service's {was:.2f} %"
+    why = f"MNIST test {was:.2f} % -> {now:.2f} %"
+    key = "heldout_corrections_accuracy"
+    if key in after:
+        if after[key] < before.get(key, 0.0):
+            return False, f"held-back corrections {100 * after[key]:.0f} % < {100 * before[key]:.0f} %"
+        why += f", held-back corrections {100 * before[key]:.0f} % -> {100 * after[key]:.0f} %"
+    return True, why
