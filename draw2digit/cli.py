@@ -448,6 +448,8 @@ def cmd_voila(args: argparse.Namespace) -> int:
         "--strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
     ]
+    if args.preheat:  # kernels started ahead, each running the notebook: a visitor gets a ready one
+        cmd += ["--preheat_kernel=True", f"--pool_size={args.preheat}"]
     print(f"Voila app on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
     return run_until_stopped(subprocess.Popen(cmd, cwd=notebook.parent))
 
@@ -687,6 +689,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     p.add_argument("--notebook", help="notebook to serve (default notebooks/03_draw.ipynb)")
+    p.add_argument(
+        "--preheat", type=int, default=0, metavar="N", help="keep N kernels started ahead for new visitors"
+    )
     p.set_defaults(func=cmd_voila)
     return parser
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import html
 import io
+import os
 import threading
 
 import anywidget
@@ -134,7 +135,7 @@ class DrawingPad(widgets.HBox):
         size: int = 280,
         brush: int = 18,
         feedback: FeedbackStore | None = None,
-        warm_explainer: bool = True,
+        warm_explainer: bool | None = None,
     ):
         self.predictor = predictor if predictor is not None else Predictor()
         self.feedback = feedback if feedback is not None else FeedbackStore()
@@ -291,6 +292,12 @@ class DrawingPad(widgets.HBox):
         super().__init__([widgets.HTML(_CSS), self.left, right, self.why])
         self.add_class("d2d-pad")
         self._show()
+        if warm_explainer is None:  # as the server: DRAW2DIGIT_WARM_EXPLAIN=false saves TensorFlow's memory
+            warm_explainer = os.environ.get("DRAW2DIGIT_WARM_EXPLAIN", "true").lower() not in (
+                "0",
+                "false",
+                "no",
+            )
         if warm_explainer:
             threading.Thread(target=self._warm, name="warm-explainer", daemon=True).start()
 
