@@ -22,20 +22,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from draw2digit.browser import CHROMIUM, CHROMIUM_ARGS, draw_with_mouse
 from draw2digit.localhost import free_port, wait_for
 from draw2digit.synthetic import DIGIT_STROKES
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # In the page: the time from the last pointerup to the next change of the answer, and from
 # ticking "Show why" to the explanation being shown.
@@ -58,17 +49,7 @@ WHY = """async () => {
 
 
 def draw(page, digit: int) -> None:
-    box = page.locator("[data-testid=draw-canvas]").bounding_box()
-    for stroke in DIGIT_STROKES[digit]:
-        pts = [
-            (box["x"] + box["width"] * (0.2 + 0.6 * x), box["y"] + box["height"] * (0.1 + 0.8 * y))
-            for x, y in stroke
-        ]
-        page.mouse.move(*pts[0])
-        page.mouse.down()
-        for x, y in pts[1:]:
-            page.mouse.move(x, y, steps=3)
-        page.mouse.up()
+    draw_with_mouse(page, "[data-testid=draw-canvas]", DIGIT_STROKES[digit])
 
 
 def health(url: str) -> dict:
@@ -104,9 +85,8 @@ def measure(browser, url: str, wait_warm: bool) -> dict:
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    chromium = "/usr/bin/chromium"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         results = {}
         scenarios = (
             ("no warm-up (as before)", False, "false"),

@@ -22,32 +22,14 @@ from pathlib import Path
 
 import psutil
 
+from draw2digit.browser import CHROMIUM, CHROMIUM_ARGS, draw_with_mouse
 from draw2digit.localhost import free_port, wait_for
 from draw2digit.synthetic import DIGIT_STROKES
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 def rss_mib(pid: int) -> float:
     proc = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
-
-
-def draw(page, strokes) -> None:
-    box = page.locator("canvas.d2d-canvas").bounding_box()
-    for stroke in strokes:
-        pts = [
-            (box["x"] + box["width"] * (0.2 + 0.6 * x), box["y"] + box["height"] * (0.1 + 0.8 * y))
-            for x, y in stroke
-        ]
-        page.mouse.move(*pts[0])
-        page.mouse.down()
-        for x, y in pts[1:]:
-            page.mouse.move(x, y, steps=3)
-        page.mouse.up()
 
 
 def run(browser, users: int, preheat: int, warm: bool) -> dict:
@@ -71,7 +53,7 @@ def run(browser, users: int, preheat: int, warm: bool) -> dict:
                 "document.querySelector('.d2d-confidence')?.textContent.includes('Draw a digit')",
                 timeout=180_000,
             )
-            draw(page, DIGIT_STROKES[7])
+            draw_with_mouse(page, "canvas.d2d-canvas", DIGIT_STROKES[7])
             page.wait_for_function(
                 "document.querySelector('.d2d-digit')?.textContent.trim() === '7'", timeout=60_000
             )
@@ -99,7 +81,7 @@ def main() -> int:
         ("no preheat, no Show-why warm-up", 0, False),
     )
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         rows = [(name, run(browser, args.users, preheat, warm)) for name, preheat, warm in settings]
         browser.close()
     print(f"{args.users} visitors one after another, loopback, {os.cpu_count()} CPU cores")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from draw2digit import data
+from draw2digit.browser import CHROMIUM, CHROMIUM_ARGS
 from draw2digit.localhost import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,19 +141,6 @@ def live_server(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-CHROMIUM = os.environ.get("DRAW2DIGIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

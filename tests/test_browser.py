@@ -6,42 +6,18 @@ import re
 
 import pytest
 
+from draw2digit.browser import MIDDLE, canvas_points, draw_with_mouse
 from draw2digit.synthetic import DIGIT_STROKES
 from tests.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 
-def canvas_points(box: dict, strokes, frame=(0.2, 0.1, 0.8, 0.9)):
-    """Unit-square strokes -> page coordinates inside an element's bounding box."""
-    left, top, right, bottom = frame
-    return [
-        [
-            (
-                box["x"] + box["width"] * (left + x * (right - left)),
-                box["y"] + box["height"] * (top + y * (bottom - top)),
-            )
-            for x, y in stroke
-        ]
-        for stroke in strokes
-    ]
-
-
-def draw_with_mouse(page, selector: str, strokes, frame=(0.2, 0.1, 0.8, 0.9)) -> None:
-    box = page.locator(selector).bounding_box()
-    for stroke in canvas_points(box, strokes, frame):
-        page.mouse.move(*stroke[0])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(x, y, steps=3)
-        page.mouse.up()
-
-
-def draw_with_touch(page, selector: str, strokes) -> None:
+def draw_with_touch(page, selector: str, strokes, frame=MIDDLE) -> None:
     """Real touch events through the DevTools protocol (Playwright's touchscreen only taps)."""
     cdp = page.context.new_cdp_session(page)
     box = page.locator(selector).bounding_box()
-    for stroke in canvas_points(box, strokes):
+    for stroke in canvas_points(box, strokes, frame):
         x, y = stroke[0]
         cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
         for x, y in stroke[1:]:

@@ -261,27 +261,13 @@ def test_phone_pad_uses_the_width_and_the_answer_stays_in_view(open_page):
     page.click("[data-testid=clear-button]")
     for k, digit in enumerate((1, 7)):  # written up to the pad's top edge
         left = 0.15 + 0.45 * k
-        draw_with_touch_frame(page, DIGIT_STROKES[digit], (left, 0.0, left + 0.25, 0.8))
+        draw_with_touch(page, CANVAS, DIGIT_STROKES[digit], (left, 0.0, left + 0.25, 0.8))
     expect()(page.locator(DIGIT)).to_have_text("17", timeout=10_000)
     labels = json.loads(page.eval_on_selector("#overlay", "c => c.dataset.labels"))
     height = page.locator(CANVAS).bounding_box()["height"]
     assert len(labels) == 2 and all(lab["top"] >= 0 and lab["bottom"] <= height for lab in labels), labels
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "flask-number-mode-phone.png"), full_page=True)
-
-
-def draw_with_touch_frame(page, strokes, frame) -> None:
-    cdp = page.context.new_cdp_session(page)
-    from tests.test_browser import canvas_points
-
-    for stroke in canvas_points(page.locator(CANVAS).bounding_box(), strokes, frame):
-        cdp.send(
-            "Input.dispatchTouchEvent",
-            {"type": "touchStart", "touchPoints": [{"x": stroke[0][0], "y": stroke[0][1]}]},
-        )
-        for x, y in stroke[1:]:
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
