@@ -266,6 +266,7 @@ def test_stopping_voila_stops_its_kernels(browser, signal_name):
 
     port = free_port()
     log_path = ARTIFACTS / f"voila-stop-{signal_name}.log"
+    family: list = []
     exe = Path(sys.executable).with_name("draw2digit")
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -278,7 +279,7 @@ def test_stopping_voila_stops_its_kernels(browser, signal_name):
         try:
             wait_for(url, timeout=120, proc=proc, log_path=log_path)
             context, _ = open_app(browser, url)  # a visitor: Voila starts a kernel
-            family = psutil.Process(proc.pid).children(recursive=True)
+            family[:] = psutil.Process(proc.pid).children(recursive=True)
             assert any("ipykernel" in " ".join(p.cmdline()) for p in family), [p.cmdline() for p in family]
             proc.send_signal(getattr(signal, signal_name))
             assert proc.wait(timeout=30) == 0
@@ -288,3 +289,6 @@ def test_stopping_voila_stops_its_kernels(browser, signal_name):
         finally:
             if proc.poll() is None:
                 proc.kill()
+            for child in family:  # even when the test fails, nothing it started outlives it
+                if child.is_running():
+                    child.kill()
