@@ -192,25 +192,22 @@ def predict():
     return jsonify(predictions=results) if req.batch else jsonify(results[0])
 
 
-def _digit_field(body: Mapping[str, Any], name: str, required: bool) -> int | None:
+def _whole_number(
+    body: Mapping[str, Any], name: str, wants: str, *, required: bool = False, most: int | None = None
+) -> int | None:
+    """A whole-number field (form fields arrive as text), or a 400 saying what it must be."""
     value = body.get(name)
     if value is None and not required:
         return None
     if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)  # form fields arrive as text
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 9:
-        abort(400, f"'{name}' must be a digit from 0 to 9" + ("" if required else " or null"))
-    return value
-
-
-def _position_field(body: Mapping[str, Any]) -> int | None:
-    value = body.get("position")
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        abort(400, "'position' must be a whole number from 0 (which digit of the number, from the left)")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < 0
+        or (most is not None and value > most)
+    ):
+        abort(400, f"'{name}' must be {wants}")
     return value
 
 
@@ -230,9 +227,11 @@ def feedback():
     req = read_drawing_request(predict=False, example='{"image": "...", "label": 3}')
     if "label" not in req.fields:
         abort(400, "missing field 'label' (the digit the drawing really is)")
-    label = _digit_field(req.fields, "label", required=True)
-    predicted = _digit_field(req.fields, "predicted", required=False)
-    position = _position_field(req.fields)
+    label = _whole_number(req.fields, "label", "a digit from 0 to 9", required=True, most=9)
+    predicted = _whole_number(req.fields, "predicted", "a digit from 0 to 9 or null", most=9)
+    position = _whole_number(
+        req.fields, "position", "a whole number from 0 (which digit of the number, from the left)"
+    )
     store = get_store()
     try:
         piece = None if position is None else _piece(req.sources[0], position)
