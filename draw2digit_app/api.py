@@ -234,10 +234,10 @@ def feedback():
     )
     store = get_store()
     try:
-        piece = None if position is None else _piece(req.sources[0], position)
-        if piece is not None:
-            predicted = piece[1]
-        new_id = store.add(req.sources[0], label, predicted, piece=piece and piece[0])
+        piece = None
+        if position is not None:  # one digit of a number: what the server read there is what is stored
+            piece, predicted = _piece(req.sources[0], position)
+        new_id = store.add(req.sources[0], label, predicted, piece=piece)
         stored = store.count()
     except PreprocessError as exc:
         refuse(exc)
