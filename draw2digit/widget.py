@@ -184,7 +184,7 @@ class DrawingPad(widgets.HBox):
         self.preview.add_class("d2d-preview")
         self.explain = widgets.Checkbox(value=False, description="Show why", indent=False)
         self.explain.add_class("d2d-explain")
-        self.explain.observe(self._explain_changed, names="value")
+        self.explain.observe(lambda _: self._show(), names="value")
 
         # "Show why": the input and what pushed the answer side by side, 240 px each, with a legend.
         self.why_input = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
@@ -527,9 +527,6 @@ class DrawingPad(widgets.HBox):
             saved = "digit" in self._saved
         for b in self.correct_buttons:
             b.disabled = saved
-
-    def _explain_changed(self, _change) -> None:
-        self._show()
 
     def _show(self) -> None:
         number_mode = self.mode.value == "number"

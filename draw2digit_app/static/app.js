@@ -380,7 +380,7 @@
       miniAnswer.append(b, ` ${percent(r.confidence)} % · next ${next}: ${percent(probs[next])} %`);
     }
     setBars(probs, top);
-    if (r.input) drawPreview(r.input);
+    if (r.input) drawImage(preview, r.input);
     showCorrection(r.rejected || r.confidence < UNSURE);
     showWhy(r, best, next);
   }
@@ -592,10 +592,6 @@
       }
     }
     c.putImageData(img, 0, 0);
-  }
-
-  function drawPreview(rows) {
-    drawImage(preview, rows);
   }
 
   async function loadModelInfo() {
