@@ -176,6 +176,37 @@ def test_cli_evaluate_refuses_unknown_writers(capsys, writers):
     assert "--writers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("writers", "message"), [("1,x", "numbers like"), ("0,31", "numbered 1 to 30")])
+def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, message):
+    args = ["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-writers", writers]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--pen-writers" in err and message in err and "Traceback" not in err
+    assert main(["train", "--out", str(tmp_path), "--pen-writers", "all"]) == 2
+    assert "--pen-copies" in capsys.readouterr().err
+
+
+def test_cli_evaluate_says_when_the_writers_were_in_training(capsys, tmp_path, mnist_dir, monkeypatch):
+    """A model trained on all 30 writers has no held-out figure: evaluate says so instead of boasting."""
+    import shutil
+
+    from tests.conftest import MODELS
+
+    monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
+    for name in ("model.tflite", "model_card.json", "calibration.json", "calibration_features.npz"):
+        shutil.copy(MODELS / name, tmp_path / name)
+    assert 28 not in json.loads((MODELS / "model_card.json").read_text())["data"]["pen_digits"]["writers"]
+    assert main(["evaluate", "--model", str(tmp_path), "--pen", "--writers", "28"]) == 0
+    assert "not held-out" not in capsys.readouterr().out
+    card = json.loads((tmp_path / "model_card.json").read_text())
+    card["data"]["pen_digits"]["writers"] = list(pendigits.WRITERS)
+    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    assert main(["evaluate", "--model", str(tmp_path), "--pen", "--writers", "28,5"]) == 0
+    assert "trained on writers [5, 28]: their figures below are not held-out" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(tmp_path), "--pen", "--writers", "28", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pen_writers_seen_in_training"] == [28]
+
+
 def test_cli_evaluate_pen_without_data_says_where_to_put_it(capsys, tmp_path, monkeypatch, mnist_dir):
     monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
     monkeypatch.setenv(pendigits.ENV_PENDIGITS_DIR, str(tmp_path))
