@@ -303,6 +303,7 @@ def run_calibration(
     report["pen_writers"] = {
         "tuning": list(pendigits.TUNE_WRITERS),
         "heldout": list(pendigits.HELDOUT_WRITERS),
+        "heldout_seen_in_training": pendigits.seen_in_training(predictor.card, pendigits.HELDOUT_WRITERS),
     }
     return report, gaussians
 

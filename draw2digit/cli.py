@@ -182,6 +182,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"{100 * r['non_digit_rejection']:>16.1f}%{100 * r['non_digit_rejection_fit']:>13.1f}%"
             f"   {kinds}{mark}"
         )
+    if report["pen_writers"]["heldout_seen_in_training"]:
+        print(
+            f"\nNOTE: this model trained on the held-out writers "
+            f"{report['pen_writers']['heldout_seen_in_training']}: the pen figures above are not held-out "
+            "figures; the same recipe trained without them (--pen-writers fit) gives those."
+        )
     print(f"\nWrote {out}")
     return 0
 
@@ -190,6 +196,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from draw2digit import pendigits
     from draw2digit.data import load_split
     from draw2digit.evaluate import (
         compare_with_baseline,
@@ -230,10 +237,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             predictor, Predictor(args.baseline), test, FeedbackStore(args.corrections).load()
         )
     if args.pen or args.numbers:
-        from draw2digit import pendigits
-
         pen = pendigits.by_writers(pendigits.load_pendigits(), writers)
-    seen = sorted(set(predictor.card.get("data", {}).get("pen_digits", {}).get("writers", [])) & set(writers))
+    seen = pendigits.seen_in_training(predictor.card, writers)
     if args.pen or (args.numbers and args.numbers_from != "mnist"):
         result["pen_writers_seen_in_training"] = seen
     if args.pen:

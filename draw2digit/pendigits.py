@@ -144,6 +144,12 @@ def load_pendigits(folder: str | os.PathLike | None = None, *, verify: bool = Tr
     return digits
 
 
+def seen_in_training(card: dict, writers: Sequence[int]) -> list[int]:
+    """Which of ``writers`` a model (by its card) trained on: their figures are not held-out figures."""
+    trained = card.get("data", {}).get("pen_digits", {}).get("writers", [])
+    return sorted(set(trained) & set(writers))
+
+
 def by_writers(digits: Sequence[PenDigit], writers: Sequence[int]) -> list[PenDigit]:
     keep = set(writers)
     return [d for d in digits if d.writer in keep]

@@ -186,6 +186,13 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--pen-copies" in capsys.readouterr().err
 
 
+def test_seen_in_training_reads_the_model_card():
+    card = {"data": {"pen_digits": {"writers": [1, 2, 5, 28]}}}
+    assert pendigits.seen_in_training(card, pendigits.HELDOUT_WRITERS) == [5, 28]
+    assert pendigits.seen_in_training(card, [3, 4]) == []
+    assert pendigits.seen_in_training({"data": {}}, pendigits.WRITERS) == [], "an MNIST-only model saw none"
+
+
 def test_cli_evaluate_says_when_the_writers_were_in_training(capsys, tmp_path, mnist_dir, monkeypatch):
     """A model trained on all 30 writers has no held-out figure: evaluate says so instead of boasting."""
     import shutil
@@ -195,12 +202,16 @@ def test_cli_evaluate_says_when_the_writers_were_in_training(capsys, tmp_path, m
     monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
     for name in ("model.tflite", "model_card.json", "calibration.json", "calibration_features.npz"):
         shutil.copy(MODELS / name, tmp_path / name)
-    assert 28 not in json.loads((MODELS / "model_card.json").read_text())["data"]["pen_digits"]["writers"]
+    card = json.loads((tmp_path / "model_card.json").read_text())
+
+    def trained_on(writers):
+        card["data"]["pen_digits"]["writers"] = list(writers)
+        (tmp_path / "model_card.json").write_text(json.dumps(card))
+
+    trained_on(pendigits.FIT_WRITERS)
     assert main(["evaluate", "--model", str(tmp_path), "--pen", "--writers", "28"]) == 0
     assert "not held-out" not in capsys.readouterr().out
-    card = json.loads((tmp_path / "model_card.json").read_text())
-    card["data"]["pen_digits"]["writers"] = list(pendigits.WRITERS)
-    (tmp_path / "model_card.json").write_text(json.dumps(card))
+    trained_on(pendigits.WRITERS)
     assert main(["evaluate", "--model", str(tmp_path), "--pen", "--writers", "28,5"]) == 0
     assert "trained on writers [5, 28]: their figures below are not held-out" in capsys.readouterr().out
     assert main(["evaluate", "--model", str(tmp_path), "--pen", "--writers", "28", "--json"]) == 0
