@@ -180,8 +180,9 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             + pendigits.LICENSE,
             "sha256": pendigits.TRAIN_SHA256,
             "writers": list(writers),
-            "tuning_writers": list(pendigits.TUNE_WRITERS),
-            "heldout_writers": list(pendigits.HELDOUT_WRITERS),
+            # the writers this model has not seen, for its figures (none when it trained on all 30)
+            "tuning_writers": [w for w in pendigits.TUNE_WRITERS if w not in writers],
+            "heldout_writers": [w for w in pendigits.HELDOUT_WRITERS if w not in writers],
             "digits": len(digits),
             "augmented_drawings": len(labels),
             "copies_per_digit": config.pen_copies,
