@@ -37,12 +37,12 @@ def test_publish_first_then_only_when_not_worse(tmp_path, mnist_dir, monkeypatch
     first = current.resolve()
     assert main(["publish", str(MODELS), "--into", str(root), "--if-empty"]) == 0
     assert current.resolve() == first, "--if-empty leaves a model in service alone"
-    # the shipped model reads MNIST's test set a little worse (99.61 %) than the MNIST-only one (99.72 %)
+    # the shipped model reads MNIST's test set a little worse (99.52 %) than the MNIST-only one (99.72 %)
     code = main(["publish", str(MODELS), "--into", str(root), "--corrections", corrections])
     assert code == EXIT_NOT_PUBLISHED and current.resolve() == first
     assert "not published" in capsys.readouterr().out
     code = main(
-        ["publish", str(MODELS), "--into", str(root), "--corrections", corrections, "--tolerance", "0.002"]
+        ["publish", str(MODELS), "--into", str(root), "--corrections", corrections, "--tolerance", "0.003"]
     )
     assert code == 0 and current.resolve() != first and (current / "model.tflite").is_file()
     assert first.is_dir(), "the old version stays for a rollback"

@@ -86,3 +86,28 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     out = Predictor(tmp_path).outputs(held.images[:50] / 255.0)
     assert out.probabilities.shape == (50, 10) and out.not_digit.shape == (50,)
     np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
+
+
+def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with():
+    """`make train` / `make train-twin` rebuild models/ and models/heldout-twin: one recipe, other writers."""
+    import re
+    import shlex
+
+    from draw2digit import pendigits
+    from draw2digit.cli import build_parser
+    from tests.conftest import MODELS, ROOT
+
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    recipe = re.search(r"^RECIPE = (.+)$", makefile, re.M).group(1)
+    for folder, writers_flag, writers in (
+        (MODELS, "all", pendigits.WRITERS),
+        (MODELS / "heldout-twin", "fit", pendigits.FIT_WRITERS),
+    ):
+        assert f"$(RECIPE) --pen-writers {writers_flag}" in makefile
+        args = build_parser().parse_args(["train", *shlex.split(recipe), "--pen-writers", writers_flag])
+        card = json.loads((folder / "model_card.json").read_text())
+        config = card["config"]
+        for key in ("epochs", "learning_rate", "warmup_epochs", "pen_copies", "non_digits", "seed"):
+            assert config[key] == getattr(args, key), (folder, key)
+        assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
+        assert card["data"]["pen_digits"]["writers"] == list(writers), folder
