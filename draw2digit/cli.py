@@ -30,6 +30,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from draw2digit.train import TrainConfig, train
 
     out = Path(args.out or time.strftime("runs/train-%Y%m%d-%H%M%S"))
+    if not 0.0 <= args.distill_weight <= 1.0:
+        raise CLIError(f"--distill-weight is a share between 0 and 1, not {args.distill_weight}")
     if args.pen_writers and not args.pen_copies:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
     if (out / MODEL_FILE).exists() and not args.force:
@@ -48,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         non_digits=args.non_digits,
         init_from=args.init_from,
         distill_from=args.distill_from,
+        distill_weight=args.distill_weight,
     )
     print(f"Training into {out} with {config}", flush=True)
     card = train(config, out, verbose=2 if args.quiet else "auto")
@@ -610,6 +613,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", metavar="MODEL", help="start from this model's weights (fine-tune)")
     p.add_argument(
         "--distill-from", metavar="MODEL", help="keep MNIST answers close to this model's (no forgetting)"
+    )
+    p.add_argument(
+        "--distill-weight",
+        type=float,
+        default=train_defaults.distill_weight,
+        metavar="W",
+        help="share of the teacher's answers in MNIST targets, 0 to 1 (default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=train_defaults.seed)
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")

@@ -184,6 +184,8 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--pen-writers" in err and message in err and "Traceback" not in err
     assert main(["train", "--out", str(tmp_path), "--pen-writers", "all"]) == 2
     assert "--pen-copies" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--distill-weight", "1.5"]) == 2
+    assert "--distill-weight is a share between 0 and 1" in capsys.readouterr().err
 
 
 def test_seen_in_training_reads_the_model_card():
