@@ -25,6 +25,14 @@ class CLIError(Exception):
 # ---------------------------------------------------------------- train
 
 
+def _refuse_overwrite(out: Path, force: bool) -> None:
+    """A run that writes a model never silently replaces one (train, finetune, blend)."""
+    from draw2digit.artifacts import MODEL_FILE
+
+    if (out / MODEL_FILE).exists() and not force:
+        raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from draw2digit.artifacts import CARD_FILE, MODEL_FILE
     from draw2digit.train import TrainConfig, train
@@ -34,8 +42,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--distill-weight is a share between 0 and 1, not {args.distill_weight}")
     if args.pen_writers and not args.pen_copies:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
-    if (out / MODEL_FILE).exists() and not args.force:
-        raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
+    _refuse_overwrite(out, args.force)
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -65,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from draw2digit.artifacts import MODEL_FILE, default_model_dir
+    from draw2digit.artifacts import default_model_dir
     from draw2digit.feedback import FeedbackStore
     from draw2digit.train import FinetuneConfig, finetune
 
@@ -74,8 +81,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if len(corrections.labels) == 0:
         raise CLIError(f"no corrections in {store}: correct some predictions on the page or pad first")
     out = Path(args.out or time.strftime("runs/finetune-%Y%m%d-%H%M%S"))
-    if (out / MODEL_FILE).exists() and not args.force:
-        raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
+    _refuse_overwrite(out, args.force)
     print(f"Fine-tuning {args.model or 'the shipped model'} on MNIST + {len(corrections.labels)} corrections")
     card = finetune(
         args.model or default_model_dir(),
@@ -116,14 +122,13 @@ def _weights(value: str) -> tuple[float, ...]:
 
 def cmd_blend(args: argparse.Namespace) -> int:
     """Fine-tuning's last step: step back towards the base model as far as MNIST asks."""
-    from draw2digit.artifacts import MODEL_FILE, resolve_model_path
+    from draw2digit.artifacts import resolve_model_path
 
     weights = _weights(args.weights)
     for model in (args.tuned, args.base):  # clear errors before TensorFlow loads
         resolve_model_path(model, ".keras")
     out = Path(args.out)
-    if (out / MODEL_FILE).exists() and not args.force:
-        raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
+    _refuse_overwrite(out, args.force)
     from draw2digit.blend import blend
 
     try:

@@ -110,3 +110,11 @@ def test_cli_blend_names_a_missing_model(capsys, tmp_path):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "no model at" in err and "Traceback" not in err
+
+
+def test_cli_blend_never_replaces_a_model_without_force(capsys, tmp_path):
+    (tmp_path / "model.keras").write_bytes(b"a model someone trained")
+    args = ["blend", str(MODELS), "--base", str(MODELS / "mnist-only"), "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert (tmp_path / "model.keras").read_bytes() == b"a model someone trained"
