@@ -190,6 +190,29 @@ def test_corrections_are_big_marked_saved_once_and_cleared_by_the_next_stroke(op
     expect()(page.locator("[data-testid=correct-status]")).to_have_text("")
 
 
+def test_an_answer_arriving_after_not_right_keeps_the_digits_open(open_page):
+    """On a slow line the last answer to a drawing can come after the user asked to correct it."""
+    page = open_page()
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 1)
+    panel = page.locator("[data-testid=correct-panel]")
+    expect()(panel).to_be_hidden()
+    page.click("[data-testid=not-right]")
+    expect()(panel).to_be_visible()
+    with page.expect_response(lambda r: r.url.endswith("/predict")):  # the same drawing, asked again
+        page.check("[data-testid=explain-toggle]")
+    page.wait_for_timeout(200)
+    expect()(panel).to_be_visible()
+    page.click("[data-testid=correct-7]")  # still there to be clicked
+    expect()(page.locator("[data-testid=correct-status]")).to_contain_text("saved as a 7", timeout=10_000)
+    page.click("[data-testid=not-right]")  # closed by the user: a later answer leaves it closed
+    expect()(panel).to_be_hidden()
+    with page.expect_response(lambda r: r.url.endswith("/predict")):
+        page.uncheck("[data-testid=explain-toggle]")
+    page.wait_for_timeout(200)
+    expect()(panel).to_be_hidden()
+
+
 def test_unsure_answers_open_the_digits(open_page):
     page = open_page()
     draw_with_mouse(page, CANVAS, HASH, frame=(0, 0, 1, 1))

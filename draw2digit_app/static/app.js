@@ -473,9 +473,11 @@
   let selectedPiece = -1;
   let saving = false;
   const saved = new Set(); // what was stored for this version of the drawing: "digit" or a position
+  let userOpened = false; // "Not right?" opened for this drawing: a later answer to it keeps the panel open
 
   function resetCorrection() {
     saved.clear();
+    userOpened = false;
     correctStatus.textContent = "";
     correctStatus.classList.remove("failed");
     correctButtons.forEach((b) => {
@@ -490,7 +492,7 @@
     correctBox.hidden = false;
     numberHint.hidden = true;
     notRight.hidden = open; // open already: the button would only close it
-    setPanel(open);
+    setPanel(open || userOpened);
     correctLabel.textContent = "It is a:";
   }
 
@@ -499,7 +501,10 @@
     notRight.setAttribute("aria-expanded", String(open));
   }
 
-  notRight.addEventListener("click", () => setPanel(correctPanel.hidden));
+  notRight.addEventListener("click", () => {
+    userOpened = correctPanel.hidden;
+    setPanel(userOpened);
+  });
 
   function choosePiece(i) {
     if (!shown || shown.kind !== "number") return;
