@@ -22,11 +22,14 @@ import numpy as np
 
 from draw2digit import NUM_CLASSES, __version__
 from draw2digit.artifacts import read_model_card, resolve_model_path, save_model
+from draw2digit.calibration import CalibrationConfig
+from draw2digit.evaluate import NOT_WORSE_TOLERANCE
 
 #: a blend may lose at most this much MNIST validation accuracy against the base model
-#: (the tolerance ``draw2digit publish`` allows: five images in 10,000)
-MNIST_TOLERANCE = 0.0005
-MAX_FALSE_REJECTION = 0.01  # of MNIST validation digits and of tuning writers' pen digits
+#: (the tolerance ``draw2digit publish`` allows)
+MNIST_TOLERANCE = NOT_WORSE_TOLERANCE
+#: of MNIST validation digits and of tuning writers' pen digits, as ``draw2digit calibrate`` sets it
+MAX_FALSE_REJECTION = CalibrationConfig().max_false_rejection
 
 
 def blended_weights(tuned: list[np.ndarray], base: list[np.ndarray], weight: float) -> list[np.ndarray]:

@@ -561,6 +561,7 @@ def run_until_stopped(proc, grace: float = 10.0) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from draw2digit.calibration import CalibrationConfig
+    from draw2digit.evaluate import NOT_WORSE_TOLERANCE
     from draw2digit.train import FinetuneConfig, TrainConfig  # no TensorFlow: imported when training
 
     train_defaults, finetune_defaults, calibrate_defaults = (
@@ -708,7 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--into", required=True, metavar="DIR", help="models folder whose `current` servers read")
     p.add_argument("--corrections", metavar="DB", help=corrections_help)
     p.add_argument(
-        "--tolerance", type=float, default=0.0005, help="MNIST accuracy it may lose (default 0.0005)"
+        "--tolerance",
+        type=float,
+        default=NOT_WORSE_TOLERANCE,
+        help="MNIST accuracy it may lose (default %(default)s)",
     )
     p.add_argument(
         "--if-empty", action="store_true", help="only when nothing is in service yet (first start)"
