@@ -77,25 +77,14 @@ def choose(candidates: Sequence[Candidate], base_mnist_validation: float) -> Can
 
 
 def _selection_sets(card: dict, non_digits: int, seed: int):
-    """MNIST validation images, tuning writers' pen drawings, fit-family non-digits: all 28x28."""
+    """MNIST validation, tuning writers' pen digits, fit-family non-digits, drawn as calibrate draws them."""
     from draw2digit import pendigits
-    from draw2digit.data import load_split, split_train_validation
-    from draw2digit.evaluate import pen_drawings
-    from draw2digit.preprocess import preprocess
-    from draw2digit.synthetic import non_digit_drawings
+    from draw2digit.calibration import non_digit_set, pen_set, validation_split
 
-    config = card.get("config", {})
-    _, validation = split_train_validation(
-        load_split("train"), config.get("validation_size", 5000), config.get("seed", 42)
-    )
-    digits = pendigits.by_writers(pendigits.load_pendigits(), pendigits.TUNE_WRITERS)
-    pen = [preprocess(d) for d in pen_drawings(digits, seed=seed + 1)]
-    keep = [not p.blank for p in pen]
-    pen_x = np.stack([p.image for p, k in zip(pen, keep, strict=True) if k])
-    pen_y = np.array([d.label for d, k in zip(digits, keep, strict=True) if k])
-    non = [preprocess(im) for im, _ in non_digit_drawings(non_digits, seed=seed, family="fit")]
-    non_x = np.stack([p.image for p in non if not p.blank])
-    return (validation.images.astype(np.float32) / 255.0, validation.labels), (pen_x, pen_y), non_x
+    _, validation = validation_split(card)
+    pen = pen_set(pendigits.TUNE_WRITERS, seed + 1)
+    non_x, _ = non_digit_set(non_digits, seed, "fit")
+    return (validation.images.astype(np.float32) / 255.0, validation.labels), pen, non_x
 
 
 def _score(model, sets) -> tuple[float, float, float]:

@@ -233,6 +233,44 @@ class CalibrationConfig:
     seed: int = 0
 
 
+def drawn_images(drawings) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas drawings as the network sees them (28x28 in [0, 1]), and which were not blank."""
+    from draw2digit.preprocess import preprocess
+
+    items = [preprocess(im) for im in drawings]
+    keep = np.array([not it.blank for it in items])
+    return np.stack([it.image for it, k in zip(items, keep, strict=True) if k]).astype(np.float32), keep
+
+
+def pen_set(writers, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real pen digits of ``writers``, drawn as ``draw2digit evaluate --pen`` draws them, with labels."""
+    from draw2digit import pendigits
+    from draw2digit.evaluate import pen_drawings
+
+    digits = pendigits.by_writers(pendigits.load_pendigits(), writers)
+    images, keep = drawn_images(pen_drawings(digits, seed=seed))
+    return images, np.array([d.label for d in digits])[keep]
+
+
+def non_digit_set(count: int, seed: int, family: str) -> tuple[np.ndarray, list[str]]:
+    """Non-digit drawings of one family as the network sees them, with their kinds."""
+    from draw2digit.synthetic import non_digit_drawings
+
+    drawings = non_digit_drawings(count, seed=seed, family=family)
+    images, keep = drawn_images([im for im, _ in drawings])
+    return images, [kind for (_, kind), ok in zip(drawings, keep, strict=True) if ok]
+
+
+def validation_split(card: dict):
+    """The MNIST validation images a model was trained without (its card says which)."""
+    from draw2digit.data import load_split, split_train_validation
+
+    trained = card.get("config", {})
+    return split_train_validation(
+        load_split("train"), trained.get("validation_size", 5000), trained.get("seed", 42)
+    )
+
+
 def run_calibration(
     predictor, config: CalibrationConfig | None = None
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray] | None]:
@@ -244,42 +282,28 @@ def run_calibration(
     Returns the report and the class Gaussians for the distance rule (or None).
     """
     from draw2digit import pendigits
-    from draw2digit.data import load_split, split_train_validation
-    from draw2digit.evaluate import pen_drawings
-    from draw2digit.preprocess import preprocess
-    from draw2digit.synthetic import non_digit_drawings
+    from draw2digit.data import load_split
 
     config = config or CalibrationConfig()
     non_digits, fit_images, seed = config.non_digits, config.fit_images, config.seed
-    trained = predictor.card.get("config", {})
-    train, validation = split_train_validation(
-        load_split("train"), trained.get("validation_size", 5000), trained.get("seed", 42)
-    )
+    train, validation = validation_split(predictor.card)
     test = load_split("test")
 
     def raw(images: np.ndarray) -> ModelOutputs:
         scale = 255.0 if images.dtype == np.uint8 else 1.0
         return predictor.outputs(images.astype(np.float32) / scale, calibrated=False)
 
-    def drawn(drawings) -> tuple[ModelOutputs, np.ndarray]:
-        items = [preprocess(im) for im in drawings]
-        keep = np.array([not it.blank for it in items])
-        return raw(np.stack([it.image for it, k in zip(items, keep, strict=True) if k])), keep
-
-    pen = pendigits.load_pendigits()
     pen_sets = {}
     for name, writers, draw_seed in (
         ("pen_tuning_writers", pendigits.TUNE_WRITERS, seed + 1),
         ("pen_heldout_writers", pendigits.HELDOUT_WRITERS, seed),
     ):
-        digits = pendigits.by_writers(pen, writers)
-        out, keep = drawn(pen_drawings(digits, seed=draw_seed))
-        pen_sets[name] = (out, np.array([d.label for d in digits])[keep])
+        images, labels = pen_set(writers, draw_seed)
+        pen_sets[name] = (raw(images), labels)
     non = {}
     for family, s in (("fit", seed), ("test", seed + 1)):
-        drawings = non_digit_drawings(non_digits, seed=s, family=family)
-        out, keep = drawn([im for im, _ in drawings])
-        non[family] = (out, [k for (_, k), ok in zip(drawings, keep, strict=True) if ok])
+        images, kinds = non_digit_set(non_digits, s, family)
+        non[family] = (raw(images), kinds)
 
     gaussians = None
     val_out = raw(validation.images)

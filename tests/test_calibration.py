@@ -148,3 +148,37 @@ def test_mahalanobis_score_matches_the_definition(rng):
     f = rng.normal(size=(5, 6))
     direct = np.array([min((x - m) @ precision @ (x - m) for m in means) for x in f])
     np.testing.assert_allclose(mahalanobis_score(f, means, precision), -direct, rtol=1e-9)
+
+
+def test_non_digit_families_share_no_shape_and_every_shape_draws_ink():
+    from draw2digit.canvas import render_strokes
+    from draw2digit.synthetic import NON_DIGIT_FAMILIES, _shape
+
+    fit, test = (set(NON_DIGIT_FAMILIES[f]["shapes"]) for f in ("fit", "test"))
+    assert not fit & test, "the test family must stay unseen by training and by the rule"
+    assert not set(NON_DIGIT_FAMILIES["fit"]["glyphs"]) & set(NON_DIGIT_FAMILIES["test"]["glyphs"])
+    rng = np.random.default_rng(3)
+    for name in sorted(fit | test):
+        strokes = _shape(rng, 280, name)
+        points = np.array([p for s in strokes for p in s])
+        assert points.min() >= 0 and points.max() <= 280, name
+        ink = np.asarray(render_strokes(strokes, 280, 12.0))[..., 3]
+        assert (ink > 0).mean() > 0.01, name
+
+
+def test_tuning_sets_are_drawn_like_the_evaluation(pen_digits):
+    from draw2digit import pendigits
+    from draw2digit.calibration import non_digit_set, pen_set
+
+    writer = pendigits.HELDOUT_WRITERS[0]
+    images, labels = pen_set((writer,), seed=5)
+    expected = [d.label for d in pendigits.by_writers(pen_digits, (writer,))]
+    assert list(labels) == expected and images.shape == (len(expected), 28, 28)
+    assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
+    assert (images.reshape(len(images), -1).max(1) > 0.5).all(), "every digit has ink"
+    again, _ = pen_set((writer,), seed=5)
+    np.testing.assert_array_equal(images, again)
+    assert not np.array_equal(images, pen_set((writer,), seed=6)[0]), "the seed varies the drawing"
+
+    non, kinds = non_digit_set(30, seed=1, family="test")
+    assert len(non) == len(kinds) == 30 and set(kinds) == {"letter or symbol", "scribble", "shape"}
