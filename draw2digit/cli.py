@@ -314,6 +314,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative_int(text: str) -> int:
+    """An argparse type: a readable usage error for "-3" or "soon" instead of a traceback later."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {value}")
+    return value
+
+
 def _writers(text: str, option: str = "--writers") -> tuple[int, ...]:
     """``heldout`` (default), ``tuning``, ``fit``, ``all`` or a comma-separated list of writer numbers."""
     from draw2digit import pendigits
@@ -510,6 +521,12 @@ def cmd_voila(args: argparse.Namespace) -> int:
         "--strip_sources=True",
         "--VoilaConfiguration.show_tracebacks=False",
     ]
+    if args.cull_idle:  # a closed page (or a bare GET, a probe) leaves a kernel no page talks to
+        interval = max(1, min(60, args.cull_idle // 2))
+        cmd += [
+            f"--MappingKernelManager.cull_idle_timeout={args.cull_idle}",
+            f"--MappingKernelManager.cull_interval={interval}",
+        ]
     if args.preheat:  # kernels started ahead, each running the notebook: a visitor gets a ready one
         cmd += ["--preheat_kernel=True", f"--pool_size={args.preheat}"]
     print(f"Voila app on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
@@ -782,7 +799,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
     p.add_argument("--notebook", help="notebook to serve (default notebooks/03_draw.ipynb)")
     p.add_argument(
-        "--preheat", type=int, default=0, metavar="N", help="keep N kernels started ahead for new visitors"
+        "--preheat",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="keep N kernels started ahead for new visitors",
+    )
+    p.add_argument(
+        "--cull-idle",
+        type=_non_negative_int,
+        default=600,
+        metavar="SECONDS",
+        help="stop a kernel no open page is connected to after SECONDS idle (default 600; 0: never). "
+        "Kernels of open pages and preheated ones are kept",
     )
     p.set_defaults(func=cmd_voila)
     return parser

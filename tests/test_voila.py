@@ -292,3 +292,43 @@ def test_stopping_voila_stops_its_kernels(browser, signal_name):
             for child in family:  # even when the test fails, nothing it started outlives it
                 if child.is_running():
                     child.kill()
+
+
+@pytest.mark.parametrize("cull_idle", [3, 0])
+def test_voila_stops_kernels_no_page_is_connected_to(cull_idle):
+    """A bare GET of the app (a probe, a closed tab) starts a kernel: --cull-idle stops it, 0 keeps it."""
+    import psutil
+
+    port = free_port()
+    log_path = ARTIFACTS / f"voila-cull-{cull_idle}.log"
+    exe = Path(sys.executable).with_name("draw2digit")
+
+    def kernels(proc) -> list:
+        return [
+            p
+            for p in psutil.Process(proc.pid).children(recursive=True)
+            if "ipykernel" in " ".join(p.cmdline())
+        ]
+
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "voila", "--port", str(port), "--cull-idle", str(cull_idle)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS)},
+        )
+        try:
+            wait_for(f"http://127.0.0.1:{port}/", timeout=120, proc=proc, log_path=log_path)
+            started = kernels(proc)
+            assert started, "the GET ran the notebook in a kernel"
+            _, alive = psutil.wait_procs(started, timeout=20)
+            if cull_idle:
+                assert not alive, "an idle kernel without a page is stopped"
+            else:
+                assert alive == started, "without culling the kernel stays"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
