@@ -42,6 +42,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--distill-weight is a share between 0 and 1, not {args.distill_weight}")
     if args.pen_writers and not args.pen_copies:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
+    if args.style_coverage and not args.pen_copies:
+        raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
     _refuse_overwrite(out, args.force)
     config = TrainConfig(
         epochs=args.epochs,
@@ -54,6 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs,
         pen_copies=args.pen_copies,
         pen_writers=_writers(args.pen_writers, "--pen-writers") if args.pen_writers else None,
+        pen_style_coverage=args.style_coverage,
         non_digits=args.non_digits,
         init_from=args.init_from,
         distill_from=args.distill_from,
@@ -625,6 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHO",
         help="whose pen digits: fit (default, 16 writers), all (30: the model to ship, then no writer is "
         "held out) or writer numbers like 1,2,3",
+    )
+    p.add_argument(
+        "--style-coverage",
+        action="store_true",
+        help="also write pen 1s with a foot or flag, 7s with a crossbar, steep slants (pendigits.restyle)",
     )
     p.add_argument(
         "--non-digits",

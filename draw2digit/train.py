@@ -51,6 +51,7 @@ class TrainConfig:
     limit: int | None = None  # train on the first N shuffled images (quick runs, tests)
     pen_copies: int = 0  # augmented canvas drawings of each real pen digit of the fit writers
     pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
+    pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
     distill_from: str | None = None  # keep MNIST answers close to this model's (see make_dataset)
@@ -119,8 +120,8 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     if kind == "pen":
         from draw2digit.pendigits import render_training_set
 
-        digits, copies = payload
-        return render_training_set(digits, copies, seed)
+        digits, copies, style_coverage = payload
+        return render_training_set(digits, copies, seed, style_coverage=style_coverage)
     from draw2digit.preprocess import preprocess
     from draw2digit.synthetic import non_digit_drawings
 
@@ -149,8 +150,10 @@ def _rendered(
         with np.load(path) as f:
             return f["images"], f["labels"]
     if kind == "pen":
-        digits, copies = payload
-        chunks = [("pen", (digits[i::workers], copies), seed * 100 + i) for i in range(workers)]
+        digits, copies, style_coverage = payload
+        chunks = [
+            ("pen", (digits[i::workers], copies, style_coverage), seed * 100 + i) for i in range(workers)
+        ]
     else:
         share = -(-payload // workers)
         chunks = [("non_digit", share, seed * 100 + i) for i in range(workers)]
@@ -171,9 +174,9 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
 
         writers = tuple(config.pen_writers or pendigits.FIT_WRITERS)
         digits = pendigits.by_writers(pendigits.load_pendigits(), writers)
-        images, labels = _rendered(
-            "pen", (digits, config.pen_copies), f"{writers}|{config.pen_copies}", config.seed
-        )
+        style = config.pen_style_coverage
+        key = f"{writers}|{config.pen_copies}" + ("|style" if style else "")
+        images, labels = _rendered("pen", (digits, config.pen_copies, style), key, config.seed)
         pen = Split(images, labels)
         card["pen_digits"] = {
             "dataset": "UCI Pen-Based Recognition of Handwritten Digits (pendigits-orig.tra), "
@@ -186,6 +189,7 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             "digits": len(digits),
             "augmented_drawings": len(labels),
             "copies_per_digit": config.pen_copies,
+            "style_coverage": config.pen_style_coverage,
         }
     if config.non_digits:
         images, labels = _rendered("non_digit", config.non_digits, str(config.non_digits), config.seed)

@@ -126,6 +126,39 @@ def test_random_styles_and_perturbations_are_seeded_and_vary(pen_digits):
     )
 
 
+def _stem(label: int) -> pendigits.PenDigit:
+    """A bare vertical stroke (a plain 1, or a 7's stem for the crossbar), y down."""
+    return pendigits.PenDigit(label, 1, 0, (np.array([[250, 50], [250, 450]], np.float32),))
+
+
+def test_restyle_adds_the_styles_few_writers_use():
+    ones = [pendigits.restyle(_stem(1), np.random.default_rng(s)) for s in range(60)]
+    feet = [d for d in ones if any(np.ptp(st[:, 0]) > 0 and st[:, 1].min() >= 449 for st in d.strokes)]
+    flags = [d for d in ones if any(st[-1, 1] <= 51 and st[0, 0] < st[-1, 0] for st in d.strokes[:1])]
+    assert 10 < len(feet) < 50 and 10 < len(flags) < 50, "about half the 1s gain a foot or a flag"
+    sevens = [pendigits.restyle(_stem(7), np.random.default_rng(s)) for s in range(60)]
+    bars = [d for d in sevens if len(d.strokes) == 2]
+    assert 10 < len(bars) < 40
+    for d in bars:  # across the stem, near the middle
+        bar = d.strokes[1]
+        assert bar[0, 1] == bar[1, 1] and 200 < bar[0, 1] < 320 and bar[0, 0] < 250 < bar[1, 0]
+    threes = [pendigits.restyle(_stem(3), np.random.default_rng(s)) for s in range(60)]
+    leaning = [d for d in threes if not np.allclose(d.strokes[0], _stem(3).strokes[0])]
+    assert 3 <= len(leaning) <= 20 and all(len(d.strokes) == 1 for d in threes), "only a slant, one in six"
+    right = [d for d in leaning if d.strokes[0][0, 0] > d.strokes[0][1, 0]]  # the top (first point) is right
+    assert len(right) > len(leaning) / 2
+    assert all(d.label == 1 for d in ones) and all(d.label == 7 for d in sevens)
+
+
+def test_training_set_with_style_coverage_differs_only_in_style(pen_digits):
+    plain, labels = pendigits.render_training_set(pen_digits[:30], copies=1, seed=0)
+    styled, styled_labels = pendigits.render_training_set(
+        pen_digits[:30], copies=1, seed=0, style_coverage=True
+    )
+    assert list(labels) == list(styled_labels) and styled.shape == plain.shape
+    assert not np.array_equal(plain, styled)
+
+
 def test_training_set_is_preprocessed_like_the_server(pen_digits):
     from draw2digit.preprocess import CENTRE
 
@@ -184,6 +217,8 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--pen-writers" in err and message in err and "Traceback" not in err
     assert main(["train", "--out", str(tmp_path), "--pen-writers", "all"]) == 2
     assert "--pen-copies" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--style-coverage"]) == 2
+    assert "--style-coverage" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--distill-weight", "1.5"]) == 2
     assert "--distill-weight is a share between 0 and 1" in capsys.readouterr().err
 
