@@ -25,29 +25,38 @@ def voila_store(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("voila") / "feedback.sqlite3"
 
 
+def start_voila(port: int, log, *args: str, **env: str) -> subprocess.Popen:
+    """`draw2digit voila` on 127.0.0.1:port with the shipped model, its output into ``log``."""
+    exe = Path(sys.executable).with_name("draw2digit")
+    return subprocess.Popen(
+        [str(exe), "voila", "--port", str(port), *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS), **env},
+    )
+
+
+def stop_voila(proc: subprocess.Popen, timeout: float = 15) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="module")
 def voila_app(voila_store):
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "voila.log"
     log = log_path.open("w")
-    exe = Path(sys.executable).with_name("draw2digit")
-    proc = subprocess.Popen(
-        [str(exe), "voila", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS), "DRAW2DIGIT_FEEDBACK_DB": str(voila_store)},
-    )
+    proc = start_voila(port, log, DRAW2DIGIT_FEEDBACK_DB=str(voila_store))
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for(url, timeout=120, proc=proc, log_path=log_path)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_voila(proc)
         log.close()
 
 
@@ -267,14 +276,8 @@ def test_stopping_voila_stops_its_kernels(browser, signal_name):
     port = free_port()
     log_path = ARTIFACTS / f"voila-stop-{signal_name}.log"
     family: list = []
-    exe = Path(sys.executable).with_name("draw2digit")
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(exe), "voila", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS)},
-        )
+        proc = start_voila(port, log)
         url = f"http://127.0.0.1:{port}/"
         try:
             wait_for(url, timeout=120, proc=proc, log_path=log_path)
@@ -301,7 +304,6 @@ def test_voila_stops_kernels_no_page_is_connected_to(cull_idle):
 
     port = free_port()
     log_path = ARTIFACTS / f"voila-cull-{cull_idle}.log"
-    exe = Path(sys.executable).with_name("draw2digit")
 
     def kernels(proc) -> list:
         return [
@@ -311,12 +313,7 @@ def test_voila_stops_kernels_no_page_is_connected_to(cull_idle):
         ]
 
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(exe), "voila", "--port", str(port), "--cull-idle", str(cull_idle)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "DRAW2DIGIT_MODEL": str(MODELS)},
-        )
+        proc = start_voila(port, log, "--cull-idle", str(cull_idle))
         try:
             wait_for(f"http://127.0.0.1:{port}/", timeout=120, proc=proc, log_path=log_path)
             started = kernels(proc)
@@ -327,8 +324,4 @@ def test_voila_stops_kernels_no_page_is_connected_to(cull_idle):
             else:
                 assert alive == started, "without culling the kernel stays"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_voila(proc, timeout=30)
