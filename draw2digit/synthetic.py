@@ -242,22 +242,7 @@ NON_DIGIT_FAMILIES = {
             "cmtt10.ttf",
             "cmb10.ttf",
         ),
-        "shapes": (
-            "square",
-            "triangle",
-            "star",
-            "cross",
-            "spiral",
-            "arrow",
-            "hash",
-            "strokes",
-            "jagged",
-            "target",
-            "circled",
-            "sun",
-            "house",
-            "wave",
-        ),
+        "shapes": ("square", "triangle", "star", "cross", "spiral", "arrow", "hash", "strokes", "jagged"),
     },
     "test": {
         "glyphs": "UVWXYprvwxy=<>{}[]~^",
@@ -377,58 +362,6 @@ def _shape(rng: np.random.Generator, canvas: int, name: str) -> list[Stroke]:
         k = int(rng.integers(4, 8))
         spikes = np.stack([rng.uniform(0.7, 1.0, k), rng.uniform(0.2, 0.5, k)], 1).ravel()
         return [polygon(list(r * spikes))]
-    if name == "target":  # two or three rings, one inside the other
-        rings = int(rng.integers(2, 4))
-        return [
-            _arc(c[0], c[1], r * f, r * f * rng.uniform(0.8, 1.1), 0, 360, 40)
-            for f in np.linspace(1, 0.45, rings)
-        ]
-    if name == "circled":  # a ring with a small mark inside: a plus, an x, dots or a bar
-        ring = _arc(c[0], c[1], r, r * rng.uniform(0.85, 1.1), 0, 360, 48)
-        a, mark = 0.35 * r, str(rng.choice(["plus", "x", "dots", "bar"]))
-        if mark == "plus":
-            inner = [[(c[0] - a, c[1]), (c[0] + a, c[1])], [(c[0], c[1] - a), (c[0], c[1] + a)]]
-        elif mark == "x":
-            inner = [
-                [(c[0] - a, c[1] - a), (c[0] + a, c[1] + a)],
-                [(c[0] + a, c[1] - a), (c[0] - a, c[1] + a)],
-            ]
-        elif mark == "dots":
-            inner = [
-                [(float(c[0] + x), float(c[1] + y))]
-                for x, y in rng.uniform(-a, a, (int(rng.integers(1, 4)), 2))
-            ]
-        else:
-            inner = [[(c[0] - a, c[1]), (c[0] + a, c[1])]]
-        return [ring, *inner]
-    if name == "sun":  # a small ring with rays all around
-        core = 0.45 * r
-        rays = int(rng.integers(6, 11))
-        angles = rot + np.arange(rays) * 2 * np.pi / rays
-        return [_arc(c[0], c[1], core, core, 0, 360, 32)] + [
-            [
-                (float(c[0] + 1.3 * core * np.cos(t)), float(c[1] + 1.3 * core * np.sin(t))),
-                (float(c[0] + r * np.cos(t)), float(c[1] + r * np.sin(t))),
-            ]
-            for t in angles
-        ]
-    if name == "house":  # a box with a roof, sometimes a door
-        w, h = r * rng.uniform(0.6, 0.9), r * rng.uniform(0.5, 0.8)
-        box = [(c[0] - w, c[1] - h / 2), (c[0] - w, c[1] + h), (c[0] + w, c[1] + h), (c[0] + w, c[1] - h / 2)]
-        roof = [box[0], (c[0], c[1] - h / 2 - r * rng.uniform(0.5, 0.8)), box[-1], box[0]]
-        door = [
-            (c[0] - 0.2 * w, c[1] + h),
-            (c[0] - 0.2 * w, c[1] + 0.3 * h),
-            (c[0] + 0.2 * w, c[1] + 0.3 * h),
-            (c[0] + 0.2 * w, c[1] + h),
-        ]
-        return [box, roof] + ([door] if rng.random() < 0.5 else [])
-    if name == "wave":  # a wavy line across: two to four swings
-        t = np.linspace(0, 1, 60)
-        swings = rng.uniform(2, 4)
-        amp = r * rng.uniform(0.2, 0.4)
-        path = [(c[0] - r + 2 * r * u, c[1] + amp * np.sin(2 * np.pi * swings * u)) for u in t]
-        return [[(float(x), float(y)) for x, y in path]]
     if name == "pentagon":
         return [polygon([r] * 5)]
     if name == "hexagon":
