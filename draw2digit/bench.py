@@ -41,7 +41,7 @@ def benchmark(model=None, runs: int = 2000, compare_keras: bool = False) -> Benc
     from draw2digit.evaluate import naive_preprocess
     from draw2digit.predictor import Predictor
     from draw2digit.preprocess import preprocess
-    from draw2digit.synthetic import digit_drawing
+    from draw2digit.synthetic import digit_drawing, number_drawing
 
     t0 = time.perf_counter()
     predictor = Predictor(model)
@@ -58,6 +58,10 @@ def benchmark(model=None, runs: int = 2000, compare_keras: bool = False) -> Benc
     report.latency["  preprocess only"] = timed(lambda: preprocess(png()), runs)
     report.latency["  inference only (LiteRT)"] = timed(lambda: predictor.probabilities(x1), runs)
     report.latency["  tutorial resize only (for comparison)"] = timed(lambda: naive_preprocess(png()), runs)
+    numbers = [to_png(number_drawing(n, overlap)) for n in ("20250", "86431") for overlap in (0.0, 0.35)]
+    report.latency["number mode, 5 digits (some touching)"] = timed(
+        lambda: predictor.predict_number(numbers[next(it) % len(numbers)]), max(20, runs // 20)
+    )
     ms64 = timed(lambda: predictor.probabilities(batch), max(20, runs // 20))
     report.batch64_images_per_s = 64 / (float(np.median(ms64)) / 1000)
     if compare_keras:

@@ -1,9 +1,11 @@
 """Several digits written side by side ("2025") -> one 28x28 image per digit, left to right.
 
 Connected pieces of ink are found, pieces that belong to one digit are merged
-(a 5's lifted bar, a 4 in two strokes, a 7's crossbar), over-wide blobs of
-touching digits are cut where the ink thins, and each digit then goes through
-the same MNIST recipe as a single drawing.
+(a 5's lifted bar, a 4 in two strokes, a 7's crossbar), blobs as wide as a digit
+or more are tried whole and cut in two (where the ink thins, or along a path that
+goes round it, for digits that lean into each other), the network choosing the
+reading it is surest of, and each digit then goes through the same MNIST recipe
+as a single drawing.
 """
 
 from __future__ import annotations
@@ -118,6 +120,45 @@ def _valleys(mask: np.ndarray, left: int, right: int, most: int = 3) -> list[int
     return [left + c for c in cuts]
 
 
+def _seams(region: np.ndarray, most: int = 3) -> list[np.ndarray]:
+    """Up to ``most`` top-to-bottom paths through the middle of a blob that cross the least ink.
+
+    Touching digits overlap or lean into each other, so no straight column parts
+    them; a path that may step one pixel sideways per row goes round the ink.
+    Returned as one column per row, paths ending apart by a tenth of the width.
+    """
+    h, w = region.shape
+    lo, hi = w // 5, 4 * w // 5 + 1
+    if hi - lo < 2 or h < 2:
+        return []
+    cost = region[:, lo:hi].astype(np.float64) + 0.01  # a little for length: no needless detours
+    n = hi - lo
+    padded = np.full(n + 2, np.inf)  # the best cost to reach each column, with walls either side
+    padded[1:-1] = cost[0]
+    back = np.zeros(cost.shape, np.int8)
+    steps = np.empty((3, n))
+    index = np.arange(n)
+    for y in range(1, h):
+        steps[0], steps[1], steps[2] = padded[:-2], padded[1:-1], padded[2:]
+        k = steps.argmin(axis=0)
+        back[y] = k - 1
+        padded[1:-1] = steps[k, index] + cost[y]
+    acc = padded[1:-1]
+    seams: list[np.ndarray] = []
+    for end in np.argsort(acc, kind="stable"):
+        if len(seams) == most:
+            break
+        if any(abs(int(end) - int(s[-1] - lo)) <= w / 10 for s in seams):
+            continue
+        path = np.empty(h, np.int64)
+        x = int(end)
+        for y in range(h - 1, -1, -1):
+            path[y] = x + lo
+            x += int(back[y, x])
+        seams.append(path)
+    return seams
+
+
 def split_digits(
     source: ImageInput,
     *,
@@ -128,10 +169,12 @@ def split_digits(
 
     Each digit's ``box`` is in the input's pixels. An empty drawing gives ``[]``.
     Touching digits are one blob of ink; given ``confidence`` (28x28 images ->
-    the classifier's confidence that each is one digit), a blob that could be two
-    digits is cut at its thinnest column, and pieces merged because their columns
-    overlap (a slanted neighbour, or a 4 in two strokes?) are read apart, when the
-    classifier is surer of every part than of the whole.
+    the classifier's confidence that each is one digit), a blob that could be
+    several digits is cut in two at its thin columns or along paths round its ink,
+    each half in turn, and pieces merged because their columns overlap (a slanted
+    neighbour, or a 4 in two strokes?) are read apart, when the classifier is surer
+    of every part than of the whole. Without it, only blobs about 1.5 digit heights
+    wide are cut, where the ink thins.
     """
     ink = ink_map(to_pil_or_array(source))
     if float(ink.max(initial=0.0)) < MIN_CONTRAST:
@@ -174,6 +217,9 @@ def split_digits(
         groups = _merge_flat_pieces([[*boxes_by_label[lab][:4], lab] for lab in b[4:]], tallest)
         if len(groups) < 2:
             return None
+        for g, h in itertools.permutations(groups, 2):  # a stroke inside another's box is part of it
+            if g[0] >= h[0] and g[1] >= h[1] and g[2] <= h[2] and g[3] <= h[3]:
+                return None
         parts = []
         for g in groups:
             own = np.isin(labels, g[4:])
@@ -182,6 +228,54 @@ def split_digits(
                 return None
             parts.append(part)
         return parts
+
+    read = [0]  # images classified while cutting: a long scribble must not take seconds
+
+    def reading(keep: np.ndarray, left: int, right: int, whole: Preprocessed, sure: float, depth: int = 0):
+        """The likeliest reading of one blob: (its digits, the least sure of them).
+
+        A blob as wide as a digit or more may be touching digits: it is read whole
+        and cut in two at each candidate, each half read the same way in turn, and
+        the reading whose least sure digit is surest wins.
+        """
+        if confidence is None or right - left <= 0.8 * digit_height or depth >= 5 or read[0] > 96:
+            return [whole], sure
+        rows = np.flatnonzero(keep[:, left:right].any(axis=1))
+        top, bottom = int(rows[0]), int(rows[-1]) + 1
+        region = np.where(keep[top:bottom, left:right], ink[top:bottom, left:right], np.float32(0.0))
+        columns = np.arange(left, right)
+        sides = [np.broadcast_to(columns < cut, region.shape) for cut in _valleys(mask & keep, left, right)]
+        sides += [columns[None, :] < (left + seam)[:, None] for seam in _seams(region)]
+        options = []
+        seen = set()
+        for side in sides:
+            key = np.packbits(keep[top:bottom, left:right] & side).tobytes()
+            if key in seen:  # paths round the same ink: the same two halves
+                continue
+            seen.add(key)
+            halves = []
+            for half in (side, ~side):
+                part = np.zeros_like(keep)
+                part[top:bottom, left:right] = keep[top:bottom, left:right] & half
+                cols = np.flatnonzero(part.any(axis=0))
+                halves.append((part, int(cols[0]), int(cols[-1]) + 1) if cols.size else None)
+            if all(halves):
+                digits = [digit_in(*h) for h in halves]
+                if all(d is not None for d in digits):
+                    options.append((halves, digits))
+        if not options:
+            return [whole], sure
+        images = [d.image for _, ds in options for d in ds]
+        read[0] += len(images)
+        conf = confidence(images)
+        best: tuple[list[Preprocessed], float] = ([whole], sure)
+        for i, (halves, digits) in enumerate(options):
+            sures = conf[2 * i : 2 * i + 2]
+            parts = [reading(*h, d, c, depth + 1) for h, d, c in zip(halves, digits, sures, strict=True)]
+            score = min(s for _, s in parts)
+            if score > best[1]:
+                best = ([d for ds, _ in parts for d in ds], score)
+        return best
 
     results = []
     for b in boxes:
@@ -194,21 +288,15 @@ def split_digits(
                 if min(piece_conf) > whole_conf:
                     results.extend(pieces)
                     continue
+        if confidence is not None:
+            whole = digit_in(keep, b[0], b[2])
+            if whole is not None:
+                sure = confidence([whole.image])[0] if b[2] - b[0] > 0.8 * digit_height else 0.0
+                results.extend(reading(keep, b[0], b[2], whole, sure)[0])
+            continue
         for left, right in _split_wide(mask & keep, b, digit_height):
             whole = digit_in(keep, left, right)
-            if whole is None:
-                continue
-            cuts = (
-                _valleys(mask & keep, left, right) if confidence and right - left > 0.8 * digit_height else []
-            )
-            options = [[digit_in(keep, left, cut), digit_in(keep, cut, right)] for cut in cuts]
-            options = [o for o in options if all(h is not None for h in o)]
-            if options:
-                whole_conf, *conf = confidence([whole.image] + [h.image for o in options for h in o])
-                best = max(range(len(options)), key=lambda i: min(conf[2 * i : 2 * i + 2]))
-                if min(conf[2 * best : 2 * best + 2]) > whole_conf:
-                    results.extend(options[best])
-                    continue
-            results.append(whole)
+            if whole is not None:
+                results.append(whole)
     results.sort(key=lambda p: (p.box[0] + p.box[2]) / 2)
     return results

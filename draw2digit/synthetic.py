@@ -67,6 +67,25 @@ def digit_drawing(
     return render_strokes(place_strokes(DIGIT_STROKES[digit], size, box), size, width, **kwargs)
 
 
+def number_drawing(number: str, overlap: float = 0.0, height: int = 200, width: float = 16) -> Image.Image:
+    """``number`` written with the digit templates side by side; ``overlap`` > 0 makes neighbours touch.
+
+    Each digit's box is 0.6 heights wide; ``overlap`` is the share of it the next digit's box covers
+    (negative: a gap).
+    """
+    step = 0.6 * height * (1 - overlap)
+    size = (round(step * (len(number) - 1) + 0.6 * height + height / 2), round(1.3 * height))
+    strokes = []
+    for k, ch in enumerate(number):
+        left = height / 4 + k * step
+        box = (left / size[0], 0.15, (left + 0.6 * height) / size[0], 0.85)
+        strokes += [
+            [(x * size[0], y * size[1]) for x, y in st]
+            for st in place_strokes(DIGIT_STROKES[int(ch)], 1, box)
+        ]
+    return render_strokes(strokes, size, width)
+
+
 def redraw(
     digit_image: np.ndarray,
     *,

@@ -13,7 +13,7 @@ from PIL import Image
 from draw2digit.canvas import render_strokes, to_png
 from draw2digit.evaluate import number_accuracy
 from draw2digit.preprocess import preprocess
-from draw2digit.segment import split_digits
+from draw2digit.segment import _seams, split_digits
 from draw2digit.synthetic import DIGIT_STROKES, compose_number, place_strokes
 
 
@@ -139,3 +139,30 @@ def test_numbers_of_real_pen_digits(predictor, pen_digits):
     )
     assert result[2]["digit_count_correct"] >= 0.9 and result[2]["sequence_accuracy"] >= 0.85
     assert result[4]["sequence_accuracy"] >= 0.75
+
+
+def test_seam_goes_round_ink_no_straight_cut_misses():
+    """Two slanted blobs side by side: every middle column meets ink, the path between them none."""
+    y, x = np.mgrid[0:60, 0:60]
+    gap = 20 + 0.4 * y
+    region = ((np.abs(x - gap) > 3) & (x > 4) & (x < 56)).astype(np.float32)
+    w = region.shape[1]
+    assert all(region[:, c].any() for c in range(w // 5, 4 * w // 5 + 1))
+    seams = _seams(region)
+    assert seams, "no path found"
+    best = seams[0]
+    assert len(best) == 60 and np.all(np.abs(np.diff(best)) <= 1)
+    assert region[np.arange(60), best].sum() == 0
+
+
+@pytest.mark.parametrize(("seed", "truth"), [(86, "32"), (166, "06"), (355, "30"), (718, "00")])
+def test_real_pen_numbers_that_touch_or_have_loose_strokes(predictor, pen_digits, seed, truth):
+    """Held-out writers' pairs the straight-cut reader got wrong (322, 106, 33, 07): a 2 with a long
+    tail, strokes that lean into the neighbour, a loose stroke inside a 0."""
+    from draw2digit import pendigits
+
+    heldout = pendigits.by_writers(pen_digits, pendigits.HELDOUT_WRITERS)
+    rng = np.random.default_rng(seed)
+    pair = [heldout[i] for i in rng.choice(len(heldout), size=2, replace=False)]
+    assert "".join(str(d.label) for d in pair) == truth
+    assert predictor.predict_number(pendigits.compose_number(pair, rng)).number == truth
