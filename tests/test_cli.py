@@ -88,6 +88,7 @@ def test_bench_prints_latency_and_throughput(capsys):
     out = capsys.readouterr().out
     assert "preprocess + inference, batch 1" in out and "p50" in out and "p99" in out
     assert "images/s" in out
+    assert "number mode, 5 digits" in out
 
 
 def test_train_refuses_to_overwrite_a_model(tmp_path, capsys):

@@ -14,7 +14,7 @@ from draw2digit.canvas import render_strokes, to_png
 from draw2digit.evaluate import number_accuracy
 from draw2digit.preprocess import preprocess
 from draw2digit.segment import _seams, split_digits
-from draw2digit.synthetic import DIGIT_STROKES, compose_number, place_strokes
+from draw2digit.synthetic import DIGIT_STROKES, compose_number, number_drawing, place_strokes
 
 
 def written(number: str, extra: list | None = None, size: tuple[int, int] | None = None) -> Image.Image:
@@ -166,3 +166,17 @@ def test_real_pen_numbers_that_touch_or_have_loose_strokes(predictor, pen_digits
     pair = [heldout[i] for i in rng.choice(len(heldout), size=2, replace=False)]
     assert "".join(str(d.label) for d in pair) == truth
     assert predictor.predict_number(pendigits.compose_number(pair, rng)).number == truth
+
+
+@pytest.mark.parametrize("number", ["20250", "86431"])
+def test_template_numbers_with_touching_neighbours(predictor, number):
+    """``number_drawing`` (used by ``draw2digit bench``): an overlap joins neighbours into one blob."""
+    from scipy import ndimage
+
+    from draw2digit.preprocess import ink_map
+
+    apart, touching = number_drawing(number, 0.0), number_drawing(number, 0.35)
+    assert ndimage.label(ink_map(apart) > 0.2)[1] == len(number)
+    assert ndimage.label(ink_map(touching) > 0.2)[1] < len(number)
+    assert predictor.predict_number(apart).number == number
+    assert predictor.predict_number(touching).number == number
