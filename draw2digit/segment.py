@@ -19,6 +19,10 @@ from scipy import ndimage
 from draw2digit.decode import ImageInput, to_pil_or_array
 from draw2digit.preprocess import INK_THRESHOLD, MIN_CONTRAST, Preprocessed, ink_map, to_mnist
 
+#: Bounds on the work of trying cuts in one drawing (see ``split_digits``).
+MAX_CUT_IMAGES = 96
+MAX_CUT_PIXELS = 16_000_000
+
 
 def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:
     """Merge boxes whose column spans mostly overlap: pieces of one digit drawn apart.
@@ -229,7 +233,9 @@ def split_digits(
             parts.append(part)
         return parts
 
-    read = [0]  # images classified while cutting: a long scribble must not take seconds
+    # Work spent trying cuts: images read, pixels prepared. A long scribble on a big
+    # canvas must not take seconds; every real number stays far below both.
+    read, pixels = [0], [0]
 
     def reading(keep: np.ndarray, left: int, right: int, whole: Preprocessed, sure: float, depth: int = 0):
         """The likeliest reading of one blob: (its digits, the least sure of them).
@@ -238,7 +244,9 @@ def split_digits(
         and cut in two at each candidate, each half read the same way in turn, and
         the reading whose least sure digit is surest wins.
         """
-        if confidence is None or right - left <= 0.8 * digit_height or depth >= 5 or read[0] > 96:
+        if confidence is None or right - left <= 0.8 * digit_height or depth >= 5:
+            return [whole], sure
+        if read[0] > MAX_CUT_IMAGES or pixels[0] > MAX_CUT_PIXELS:
             return [whole], sure
         rows = np.flatnonzero(keep[:, left:right].any(axis=1))
         top, bottom = int(rows[0]), int(rows[-1]) + 1
@@ -260,6 +268,9 @@ def split_digits(
                 cols = np.flatnonzero(part.any(axis=0))
                 halves.append((part, int(cols[0]), int(cols[-1]) + 1) if cols.size else None)
             if all(halves):
+                pixels[0] += (bottom - top) * (right - left)
+                if pixels[0] > MAX_CUT_PIXELS:
+                    break
                 digits = [digit_in(*h) for h in halves]
                 if all(d is not None for d in digits):
                     options.append((halves, digits))

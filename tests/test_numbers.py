@@ -180,3 +180,24 @@ def test_template_numbers_with_touching_neighbours(predictor, number):
     assert ndimage.label(ink_map(touching) > 0.2)[1] < len(number)
     assert predictor.predict_number(apart).number == number
     assert predictor.predict_number(touching).number == number
+
+
+def test_cutting_work_is_bounded_on_a_big_scribble(predictor, monkeypatch):
+    """A zigzag across a 2000x2000 canvas is one huge blob: trying cuts stops at the budget."""
+    import draw2digit.segment as segment
+
+    xs = np.arange(20, 1980, 4)
+    zigzag = [[(float(x), float(1000 + 800 * np.sin(x / 37.0))) for x in xs]]
+    image = render_strokes(zigzag, (2000, 2000), 40)
+    seen: list[int] = []
+
+    def confidence(images):
+        seen.append(len(images))
+        return [0.5] * len(images)  # every reading equally unsure: nothing cut, all tried
+
+    assert len(split_digits(image, confidence=confidence)) == 1
+    assert 1 < sum(seen) <= segment.MAX_CUT_IMAGES + 12  # one batch of cuts may start under the limit
+    seen.clear()
+    monkeypatch.setattr(segment, "MAX_CUT_PIXELS", 0)
+    assert len(split_digits(image, confidence=confidence)) == 1
+    assert seen == [1]  # the blob read whole, no cut prepared
