@@ -22,6 +22,9 @@ from draw2digit.preprocess import INK_THRESHOLD, MIN_CONTRAST, Preprocessed, ink
 #: Bounds on the work of trying cuts in one drawing (see ``split_digits``).
 MAX_CUT_IMAGES = 96
 MAX_CUT_PIXELS = 16_000_000
+#: A piece shorter than this share of the typical digit is part of a digit (a 2's tail, a
+#: 9's stem drawn apart), never a digit of its own: digits side by side are about as tall.
+SHORTEST = 0.6
 
 
 def _merge_overlapping(boxes: list[list[int]]) -> list[list[int]]:
@@ -224,6 +227,8 @@ def split_digits(
         for g, h in itertools.permutations(groups, 2):  # a stroke inside another's box is part of it
             if g[0] >= h[0] and g[1] >= h[1] and g[2] <= h[2] and g[3] <= h[3]:
                 return None
+        if any(g[3] - g[1] < SHORTEST * digit_height for g in groups):  # a 9's tail, a 4's stem
+            return None
         parts = []
         for g in groups:
             own = np.isin(labels, g[4:])
@@ -266,7 +271,9 @@ def split_digits(
                 part = np.zeros_like(keep)
                 part[top:bottom, left:right] = keep[top:bottom, left:right] & half
                 cols = np.flatnonzero(part.any(axis=0))
-                halves.append((part, int(cols[0]), int(cols[-1]) + 1) if cols.size else None)
+                ink_rows = np.flatnonzero(part[top:bottom].any(axis=1))
+                tall = ink_rows.size and ink_rows[-1] + 1 - ink_rows[0] >= SHORTEST * digit_height
+                halves.append((part, int(cols[0]), int(cols[-1]) + 1) if tall else None)
             if all(halves):
                 pixels[0] += (bottom - top) * (right - left)
                 if pixels[0] > MAX_CUT_PIXELS:
