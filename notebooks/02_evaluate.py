@@ -214,6 +214,52 @@ print(f"   writers {pen['writers']}: {pen['digits']:,} digits, {pen['augmented_d
 print(f"not a digit: {other['drawings']:,} drawings, {other['source']}")
 
 # %% [markdown]
+# ## Several digits at once
+#
+# In number mode (`Predictor.predict_number`) the drawing is first split into digits. Digits that touch
+# are one blob of ink, and hand-written neighbours lean into each other, so often no straight column parts
+# them. The library reads such a blob whole and cut in two, at thin columns and along the top-to-bottom path
+# that crosses the least ink, each half in turn, and keeps the reading whose least sure digit is surest; a
+# piece much shorter than the other digits (a 2's tail, a 9's stem drawn apart) never counts as a digit.
+# Below: the first four numbers of three held-out pen digits in which two digits touch, read by the twin.
+
+# %%
+import numpy as np
+from PIL import ImageDraw
+from scipy import ndimage
+
+from draw2digit.preprocess import ink_map
+
+fig, axes = plt.subplots(2, 2, figsize=(10, 3.6))
+shown, seed = 0, 0
+while shown < 4:
+    rng = np.random.default_rng(seed)
+    seed += 1
+    digits = [heldout[i] for i in rng.choice(len(heldout), size=3, replace=False)]
+    image = pendigits.compose_number(digits, rng)
+    if ndimage.label(ink_map(image) > 0.2, structure=np.ones((3, 3)))[1] == 3:
+        continue  # no two digits touch
+    truth = "".join(str(d.label) for d in digits)
+    number = twin.predict_number(image)
+    paper = on_paper(image).convert("RGB")
+    pen = ImageDraw.Draw(paper)
+    for digit in number.digits:
+        pen.rectangle(digit.box, outline="tomato", width=3)
+    ax = axes.flat[shown]
+    ax.imshow(paper)
+    ax.set_title(f"written {truth}, read {number.number}", color="green" if number.number == truth else "red")
+    ax.axis("off")
+    shown += 1
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# On 300 numbers of each length from 2 to 5 such digits, the twin reads 98.3, 98.3, 96.0 and 94.7 % exactly
+# (straight cuts alone: 97.7, 96.3, 95.0, 91.3 %); `draw2digit evaluate --numbers 300 --model
+# ../models/heldout-twin` measures it. What is still wrong is almost all the network's: a 1 with a loop or a
+# flag, a 0 with a loop at the top.
+
+# %% [markdown]
 # ## Why it thinks so
 #
 # *Integrated gradients* follow the model's answer back to the input: they average the gradient of the
