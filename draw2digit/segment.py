@@ -242,17 +242,21 @@ def split_digits(
     # canvas must not take seconds; every real number stays far below both.
     read, pixels = [0], [0]
 
-    def reading(keep: np.ndarray, left: int, right: int, whole: Preprocessed, sure: float, depth: int = 0):
+    def reading(
+        keep: np.ndarray, left: int, right: int, whole: Preprocessed, sure: float | None, depth: int = 0
+    ) -> tuple[list[Preprocessed], float]:
         """The likeliest reading of one blob: (its digits, the least sure of them).
 
         A blob as wide as a digit or more may be touching digits: it is read whole
         and cut in two at each candidate, each half read the same way in turn, and
-        the reading whose least sure digit is surest wins.
+        the reading whose least sure digit is surest wins. ``sure`` is the
+        classifier's confidence in ``whole``, None when not asked yet.
         """
+        unread = 0.0 if sure is None else sure  # a blob not worth cutting needs no score
         if confidence is None or right - left <= 0.8 * digit_height or depth >= 5:
-            return [whole], sure
+            return [whole], unread
         if read[0] > MAX_CUT_IMAGES or pixels[0] > MAX_CUT_PIXELS:
-            return [whole], sure
+            return [whole], unread
         rows = np.flatnonzero(keep[:, left:right].any(axis=1))
         top, bottom = int(rows[0]), int(rows[-1]) + 1
         region = np.where(keep[top:bottom, left:right], ink[top:bottom, left:right], np.float32(0.0))
@@ -282,10 +286,13 @@ def split_digits(
                 if all(d is not None for d in digits):
                     options.append((halves, digits))
         if not options:
-            return [whole], sure
+            return [whole], unread
         images = [d.image for _, ds in options for d in ds]
+        if sure is None:  # the whole in the same batch as its halves
+            sure, *conf = confidence([whole.image, *images])
+        else:
+            conf = confidence(images)
         read[0] += len(images)
-        conf = confidence(images)
         best: tuple[list[Preprocessed], float] = ([whole], sure)
         for i, (halves, digits) in enumerate(options):
             sures = conf[2 * i : 2 * i + 2]
@@ -309,8 +316,7 @@ def split_digits(
         if confidence is not None:
             whole = digit_in(keep, b[0], b[2])
             if whole is not None:
-                sure = confidence([whole.image])[0] if b[2] - b[0] > 0.8 * digit_height else 0.0
-                results.extend(reading(keep, b[0], b[2], whole, sure)[0])
+                results.extend(reading(keep, b[0], b[2], whole, None)[0])
             continue
         for left, right in _split_wide(mask & keep, b, digit_height):
             whole = digit_in(keep, left, right)

@@ -45,13 +45,17 @@ DIGIT_STROKES: dict[int, list[Stroke]] = {
 
 def place_strokes(
     strokes: Sequence[Stroke],
-    canvas: int = 280,
+    canvas: int | tuple[int, int] = 280,
     box: tuple[float, float, float, float] = (0.2, 0.1, 0.8, 0.9),
 ) -> list[Stroke]:
-    """Map unit-square strokes into a box (left, top, right, bottom, as fractions) on a canvas."""
+    """Map unit-square strokes into a box (left, top, right, bottom, as fractions) on a canvas.
+
+    ``canvas`` is its side, or (width, height) for a wide one such as a number's.
+    """
+    w, h = (canvas, canvas) if isinstance(canvas, int) else canvas
     left, top, right, bottom = box
     return [
-        [(canvas * (left + x * (right - left)), canvas * (top + y * (bottom - top))) for x, y in stroke]
+        [(w * (left + x * (right - left)), h * (top + y * (bottom - top))) for x, y in stroke]
         for stroke in strokes
     ]
 
@@ -79,10 +83,7 @@ def number_drawing(number: str, overlap: float = 0.0, height: int = 200, width: 
     for k, ch in enumerate(number):
         left = height / 4 + k * step
         box = (left / size[0], 0.15, (left + 0.6 * height) / size[0], 0.85)
-        strokes += [
-            [(x * size[0], y * size[1]) for x, y in st]
-            for st in place_strokes(DIGIT_STROKES[int(ch)], 1, box)
-        ]
+        strokes += place_strokes(DIGIT_STROKES[int(ch)], size, box)
     return render_strokes(strokes, size, width)
 
 

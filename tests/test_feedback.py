@@ -44,7 +44,7 @@ def _number_png(digits=(4, 2, 7)) -> bytes:
     strokes = []
     for k, d in enumerate(digits):
         box = (0.05 + 0.32 * k, 0.1, 0.3 + 0.32 * k, 0.9)
-        strokes += [[(x * w, y * h) for x, y in s] for s in place_strokes(DIGIT_STROKES[d], 1, box)]
+        strokes += place_strokes(DIGIT_STROKES[d], (w, h), box)
     return to_png(render_strokes(strokes, (w, h), 18))
 
 

@@ -130,8 +130,7 @@ def test_number_mode(pad):
     assert "Write a number" in pad.confidence.value
     for k, digit in enumerate((4, 2)):
         box = (0.1 + 0.4 * k, 0.1, 0.35 + 0.4 * k, 0.9)
-        strokes = place_strokes(DIGIT_STROKES[digit], 1, box)
-        pad.draw([[(x * pad.canvas.width, y * pad.canvas.height) for x, y in s] for s in strokes])
+        pad.draw(place_strokes(DIGIT_STROKES[digit], (pad.canvas.width, pad.canvas.height), box))
     assert pad.number.number == "42" and pad.digit.value == "42"
     assert len(pad.number.digits) == 2 and pad.preview.value[:4] == b"\x89PNG"
     pad.mode.value = "digit"
@@ -190,8 +189,7 @@ def test_one_digit_of_a_number_is_corrected(pad):
     pad.mode.value = "number"
     for k, digit in enumerate((4, 2, 7)):
         box = (0.05 + 0.32 * k, 0.1, 0.3 + 0.32 * k, 0.9)
-        strokes = place_strokes(DIGIT_STROKES[digit], 1, box)
-        pad.draw([[(x * pad.canvas.width, y * pad.canvas.height) for x, y in s] for s in strokes])
+        pad.draw(place_strokes(DIGIT_STROKES[digit], (pad.canvas.width, pad.canvas.height), box))
     assert pad.number.number == "427"
     assert pad.correct_panel.layout.display == "none", "first choose which digit"
     pad.pieces.value = 1
