@@ -193,6 +193,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"{100 * r['non_digit_rejection']:>16.1f}%{100 * r['non_digit_rejection_fit']:>13.1f}%"
             f"   {kinds}{mark}"
         )
+    passed = [p for p in report["rules"][report["rule"]]["non_digits_passed"] if p["rejected"] < 0.9]
+    if passed:
+        print("\nNon-digits the chosen rule lets through most (of the test family), and the digit read:")
+        for p in passed:
+            rate = f"{100 * p['rejected']:>5.0f} % rejected of {p['count']:>4}"
+            print(f"  {p['drawing']:<24}{rate}, read as {p['read_as']}")
     if report["pen_writers"]["heldout_seen_in_training"]:
         print(
             f"\nNOTE: this model trained on the held-out writers "

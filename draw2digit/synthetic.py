@@ -283,7 +283,10 @@ def _font(name: str, size: int):
 def non_digit_drawings(
     count: int, seed: int = 0, canvas: int = 280, family: str | None = None
 ) -> list[tuple[Image.Image, str]]:
-    """Drawings that are not digits, with their kind: letter or symbol, scribble, shape.
+    """Drawings that are not digits, each with what it is: ``"kind: name"``.
+
+    The kind (letter or symbol, scribble, shape) groups the rates; the name (the
+    glyph, the shape) says which drawings get through, e.g. ``"shape: hexagon"``.
 
     Letters and symbols come in several fonts and stroke widths; scribbles are
     random pen paths; shapes are polygons, stars, crosses, spirals, arrows and the
@@ -318,15 +321,16 @@ def non_digit_drawings(
                 stroke_width=int(rng.choice([0, 0, 2, 5])),
                 stroke_fill=(0, 0, 0, 255),
             )
-            out.append((im, "letter or symbol"))
+            out.append((im, f"letter or symbol: {glyph}"))
         elif kind == "scribble":
-            path = _turtle_scribble(rng, canvas) if family == "test" else _smooth_scribble(rng, canvas)
-            out.append((render_strokes([path], canvas, float(rng.uniform(6, 26))), "scribble"))
+            looping = family == "test"
+            path = _turtle_scribble(rng, canvas) if looping else _smooth_scribble(rng, canvas)
+            name = "looping" if looping else "smooth"
+            out.append((render_strokes([path], canvas, float(rng.uniform(6, 26))), f"scribble: {name}"))
         else:
             name = str(rng.choice(spec["shapes"]))
-            out.append(
-                (render_strokes(_shape(rng, canvas, name), canvas, float(rng.uniform(6, 26))), "shape")
-            )
+            strokes = _shape(rng, canvas, name)
+            out.append((render_strokes(strokes, canvas, float(rng.uniform(6, 26))), f"shape: {name}"))
     return out
 
 

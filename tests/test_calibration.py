@@ -82,7 +82,44 @@ def test_non_digit_drawings_are_seeded_and_varied():
     a = non_digit_drawings(9, seed=3)
     b = non_digit_drawings(9, seed=3)
     assert [k for _, k in a] == [k for _, k in b] and np.array_equal(np.asarray(a[0][0]), np.asarray(b[0][0]))
-    assert {k for _, k in a} == {"letter or symbol", "scribble", "shape"}
+    assert {k.split(": ")[0] for _, k in a} == {"letter or symbol", "scribble", "shape"}
+
+
+def test_each_non_digit_says_which_glyph_or_shape_it_is():
+    from PIL import Image
+
+    from draw2digit.synthetic import NON_DIGIT_FAMILIES
+
+    test = NON_DIGIT_FAMILIES["test"]
+    for image, label in non_digit_drawings(60, seed=5, family="test"):
+        kind, name = label.split(": ")
+        assert isinstance(image, Image.Image)
+        if kind == "shape":
+            assert name in test["shapes"]
+        elif kind == "letter or symbol":
+            assert name and set(name) <= set(test["glyphs"])
+        else:
+            assert (kind, name) == ("scribble", "looping")
+    assert {label for _, label in non_digit_drawings(6, seed=5, family="fit")} >= {"scribble: smooth"}
+
+
+def test_calibrate_names_the_non_digits_that_pass_and_the_digit_read(rng):
+    """Rates by kind hide that one shape close to a digit makes the misses; the report names it."""
+    digits = np.eye(10)[rng.integers(0, 10, 1000)] * 0.9 + 0.01
+    sure = outputs(digits, rng.uniform(0, 0.1, 1000))
+    labels = ["shape: hexagon"] * 50 + ["shape: star"] * 50 + ["letter or symbol: U"] * 40
+    not_digit = np.r_[rng.uniform(0, 0.05, 50), rng.uniform(0.8, 1, 50), rng.uniform(0, 1, 40)]
+    read = np.eye(10)[np.r_[np.zeros(50, int), np.full(50, 4), np.full(40, 7)]] * 0.9 + 0.01
+    odd = outputs(read, not_digit)
+    report = calibrate({"mnist_validation": (sure, digits.argmax(1))}, {}, (odd, labels), (odd, labels))
+    rule = report["rules"]["not_digit_class"]
+    assert rule["non_digit_rejection_by_kind"] == pytest.approx(
+        {"letter or symbol": (not_digit[100:] > 0.1).mean(), "shape": 0.5}, abs=0.03
+    )
+    passed = rule["non_digits_passed"]
+    assert passed[0] == {"drawing": "shape: hexagon", "count": 50, "rejected": 0.0, "read_as": 0}
+    assert [p["drawing"] for p in passed] == ["shape: hexagon", "letter or symbol: U"], "stars all rejected"
+    assert passed[1]["read_as"] == 7 and 0 < passed[1]["rejected"] < 1
 
 
 @pytest.fixture
@@ -180,5 +217,30 @@ def test_tuning_sets_are_drawn_like_the_evaluation(pen_digits):
     np.testing.assert_array_equal(images, again)
     assert not np.array_equal(images, pen_set((writer,), seed=6)[0]), "the seed varies the drawing"
 
-    non, kinds = non_digit_set(30, seed=1, family="test")
-    assert len(non) == len(kinds) == 30 and set(kinds) == {"letter or symbol", "scribble", "shape"}
+    non, labels = non_digit_set(30, seed=1, family="test")
+    assert len(non) == len(labels) == 30
+    assert {label.split(": ")[0] for label in labels} == {"letter or symbol", "scribble", "shape"}
+
+
+def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_path, capsys):
+    from draw2digit import calibration
+    from draw2digit.cli import main
+
+    digits = np.eye(10)[rng.integers(0, 10, 500)] * 0.9 + 0.01
+    sure = (outputs(digits, rng.uniform(0, 0.1, 500)), digits.argmax(1))
+    odd = outputs(np.eye(10)[np.zeros(60, int)] * 0.9 + 0.01, np.r_[np.zeros(30), np.ones(30)])
+    labels = ["shape: hexagon"] * 30 + ["shape: star"] * 30
+    report = calibrate(
+        {"mnist_validation": sure, "pen_tuning_writers": sure},
+        {"mnist_test": sure, "pen_heldout_writers": sure},
+        (odd, labels),
+        (odd, labels),
+    )
+    report["pen_writers"] = {"tuning": [], "heldout": [], "heldout_seen_in_training": []}
+    monkeypatch.setattr(calibration, "run_calibration", lambda predictor, config: (report, None))
+    assert main(["calibrate", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    listed = out.split("lets through most")[1].split("\n\n")[0].strip().splitlines()[1:]
+    assert len(listed) == 1 and " ".join(listed[0].split()) == "shape: hexagon 0 % rejected of 30, read as 0"
+    saved = json.loads((tmp_path / "calibration.json").read_text())
+    assert saved["rules"]["not_digit_class"]["non_digits_passed"][0]["drawing"] == "shape: hexagon"
