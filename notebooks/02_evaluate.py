@@ -327,6 +327,45 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### Which non-digits get through
+#
+# A rate over all non-digits hides where the misses come from. `draw2digit calibrate` also lists the
+# drawings of the test family that the chosen rule lets through most, with the digit each is read as.
+
+# %%
+chosen = shipped["rules"][shipped["rule"]]
+passed = [p for p in chosen["non_digits_passed"] if p["rejected"] < 0.9]
+for p in passed:
+    rate = f"{100 * p['rejected']:>4.0f} % rejected of {p['count']:>3}"
+    print(f"{p['drawing']:<22} {rate}, read as {p['read_as']}")
+misses = [p["count"] * (1 - p["rejected"]) for p in chosen["non_digits_passed"]]
+print(f"the first three make {sum(misses[:3]):.0f} of the {sum(misses):.0f} non-digits read as digits")
+
+# %% [markdown]
+# Three shapes sit right next to a digit: a hexagon is how some people write a 0, a smiley is a 0 with
+# marks inside, a lightning bolt is a 4 without its stem. The model never saw them (they belong to the test
+# family on purpose), and drawings this close to a digit are where "not a digit" and "keep every real digit"
+# pull against each other. One of each, as the shipped model reads it:
+
+# %%
+wanted = [p["drawing"] for p in passed[:5]]
+examples = {}
+for image, label in non_digit_drawings(400, seed=11, family="test"):
+    examples.setdefault(label, image)
+fig, axes = plt.subplots(1, len(wanted), figsize=(2 * len(wanted), 2.3))
+for ax, label in zip(axes, wanted):
+    image = examples[label]
+    result = predictor.predict(image)
+    paper = Image.new("RGBA", image.size, "white")
+    paper.alpha_composite(image)
+    ax.imshow(paper.convert("L"), cmap="gray")
+    said = "not a digit" if result.rejected else f"read as {result.digit}"
+    ax.set_title(f"{label.split(': ')[1]}\n{said}", fontsize=9)
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
 # ## Learning from corrections
 #
 # When the page or the pad reads a drawing wrong, the user clicks the right digit and the drawing is stored
