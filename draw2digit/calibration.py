@@ -237,14 +237,15 @@ def _passed(rejected: np.ndarray, labels: list[str], probabilities: np.ndarray) 
     labels_ = np.array(labels)
     read = probabilities.argmax(axis=1)
     out = []
-    for label, rate in _rates_by(rejected, labels).items():
-        passed = (labels_ == label) & ~rejected
+    for label in set(labels):
+        mine = labels_ == label
+        passed = mine & ~rejected
         if passed.any():
             out.append(
                 {
                     "drawing": label,
-                    "count": int((labels_ == label).sum()),
-                    "rejected": rate,
+                    "count": int(mine.sum()),
+                    "rejected": float(rejected[mine].mean()),
                     "read_as": int(np.bincount(read[passed], minlength=10).argmax()),
                 }
             )
