@@ -316,11 +316,9 @@ print("chosen:", cal["rule"])
 from draw2digit.synthetic import non_digit_drawings
 
 fig, axes = plt.subplots(1, 8, figsize=(10, 1.9))
-for ax, (image, _kind) in zip(axes, non_digit_drawings(8, seed=7, family="test")):
+for ax, (image, _label) in zip(axes, non_digit_drawings(8, seed=7, family="test")):
     result = predictor.predict(image)
-    paper = Image.new("RGBA", image.size, "white")
-    paper.alpha_composite(image)
-    ax.imshow(paper.convert("L"), cmap="gray")
+    ax.imshow(on_paper(image), cmap="gray")
     ax.set_title("not a digit" if result.rejected else f"{result.digit}?", fontsize=9)
     ax.axis("off")
 plt.tight_layout()
@@ -356,9 +354,7 @@ fig, axes = plt.subplots(1, len(wanted), figsize=(2 * len(wanted), 2.3))
 for ax, label in zip(axes, wanted):
     image = examples[label]
     result = predictor.predict(image)
-    paper = Image.new("RGBA", image.size, "white")
-    paper.alpha_composite(image)
-    ax.imshow(paper.convert("L"), cmap="gray")
+    ax.imshow(on_paper(image), cmap="gray")
     said = "not a digit" if result.rejected else f"read as {result.digit}"
     ax.set_title(f"{label.split(': ')[1]}\n{said}", fontsize=9)
     ax.axis("off")
