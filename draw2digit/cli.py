@@ -44,6 +44,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
     if args.style_coverage and not args.pen_copies:
         raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
+    if args.elastic < 0 or (args.elastic and args.no_augment):
+        raise CLIError(
+            "--elastic is a strength of 0 or more, and part of augmentation (not with --no-augment)"
+        )
     _refuse_overwrite(out, args.force)
     config = TrainConfig(
         epochs=args.epochs,
@@ -51,6 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         width=args.width,
         augment=not args.no_augment,
+        elastic=args.elastic,
         seed=args.seed,
         limit=args.limit,
         warmup_epochs=args.warmup_epochs,
@@ -619,6 +624,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, help="train on only N images (a quick try)")
     p.add_argument("--no-augment", action="store_true", help="train without random affine augmentation")
+    p.add_argument(
+        "--elastic",
+        type=float,
+        default=train_defaults.elastic,
+        metavar="ALPHA",
+        help="also bend strokes by a smooth random field of this strength (Simard 2003: 34; default off)",
+    )
     p.add_argument(
         "--warmup-epochs", type=float, default=train_defaults.warmup_epochs, help="linear warm-up first"
     )

@@ -47,6 +47,8 @@ class TrainConfig:
     zoom: float = 0.10
     shift: float = 0.10
     shear_degrees: float = 10.0
+    elastic: float = 0.0  # elastic distortion strength (Simard et al. 2003's alpha, pixels); 0 = off
+    elastic_sigma: float = 4.0  # smoothness of the distortion field, pixels
     seed: int = 42
     limit: int | None = None  # train on the first N shuffled images (quick runs, tests)
     pen_copies: int = 0  # augmented canvas drawings of each real pen digit of the fit writers
@@ -113,6 +115,49 @@ def random_affine(images, config: TrainConfig, seed: int):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
+
+
+def elastic_distort(images, alpha: float, sigma: float, seed):
+    """A smooth random displacement field per image (Simard, Steinkraus and Platt, 2003).
+
+    Uniform noise in [-1, 1] per pixel and axis, blurred by a Gaussian of ``sigma``
+    pixels and scaled by ``alpha``: local bends of the strokes, as one writer's hand
+    varies from one digit to the next, which an affine transform cannot make.
+    Sampled bilinearly, with paper (0) beyond the border.
+    """
+    tf = import_tensorflow()
+    images = tf.convert_to_tensor(images, tf.float32)
+    shape = tf.shape(images)
+    n, h, w = shape[0], shape[1], shape[2]
+    noise = tf.random.stateless_uniform(tf.stack([n, h, w, 2]), seed=[seed, 6], minval=-1.0, maxval=1.0)
+    radius = max(1, math.ceil(2.5 * sigma))
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    g = np.exp(-0.5 * (t / sigma) ** 2)
+    g /= g.sum()
+    across = tf.constant(np.tile(g.reshape(1, -1, 1, 1), (1, 1, 2, 1)))
+    down = tf.constant(np.tile(g.reshape(-1, 1, 1, 1), (1, 1, 2, 1)))
+    flow = tf.nn.depthwise_conv2d(noise, across, [1, 1, 1, 1], "SAME")
+    flow = alpha * tf.nn.depthwise_conv2d(flow, down, [1, 1, 1, 1], "SAME")
+    ys, xs = tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij")
+    sy, sx = ys[None] + flow[..., 0], xs[None] + flow[..., 1]
+    y0, x0 = tf.floor(sy), tf.floor(sx)
+    fy, fx = sy - y0, sx - x0
+    padded = tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]])  # a ring of paper to sample outside
+    flat = tf.reshape(padded, [n, -1])
+    width = w + 2
+
+    def at(yy, xx):
+        yy = tf.clip_by_value(tf.cast(yy, tf.int32) + 1, 0, h + 1)
+        xx = tf.clip_by_value(tf.cast(xx, tf.int32) + 1, 0, w + 1)
+        return tf.gather(flat, tf.reshape(yy * width + xx, [n, -1]), batch_dims=1)
+
+    out = (
+        at(y0, x0) * tf.reshape((1 - fy) * (1 - fx), [n, -1])
+        + at(y0, x0 + 1) * tf.reshape((1 - fy) * fx, [n, -1])
+        + at(y0 + 1, x0) * tf.reshape(fy * (1 - fx), [n, -1])
+        + at(y0 + 1, x0 + 1) * tf.reshape(fy * fx, [n, -1])
+    )
+    return tf.reshape(out, shape)
 
 
 def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -246,10 +291,15 @@ def make_dataset(
     ds = ds.map(lambda im, y, t: (tf.cast(im, tf.float32) / 255.0, y, t))
     if training and config.augment:
         counter = tf.data.Dataset.counter(start=config.seed * 1_000_003)
-        ds = tf.data.Dataset.zip((ds, counter)).map(
-            lambda batch, i: (random_affine(batch[0], config, tf.cast(i, tf.int32)), *batch[1:]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+
+        def augment(batch, i):
+            seed = tf.cast(i, tf.int32)
+            images = random_affine(batch[0], config, seed)
+            if config.elastic:
+                images = elastic_distort(images, config.elastic, config.elastic_sigma, seed)
+            return (images, *batch[1:])
+
+        ds = tf.data.Dataset.zip((ds, counter)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     if teacher is None:
         ds = ds.map(lambda im, y, t: (im, y))
     else:

@@ -221,6 +221,10 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--style-coverage" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--distill-weight", "1.5"]) == 2
     assert "--distill-weight is a share between 0 and 1" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--elastic", "-3"]) == 2
+    assert "--elastic is a strength of 0 or more" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--elastic", "30", "--no-augment"]) == 2
+    assert "not with --no-augment" in capsys.readouterr().err
 
 
 def test_seen_in_training_reads_the_model_card():

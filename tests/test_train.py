@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from draw2digit.data import Split, split_train_validation
-from draw2digit.train import TrainConfig, random_affine, train
+from draw2digit.train import TrainConfig, elastic_distort, random_affine, train
 
 
 def test_split_is_seeded_and_disjoint(mnist_test):
@@ -29,6 +29,45 @@ def test_augmentation_moves_ink_but_keeps_it_on_the_canvas(mnist_test):
     kept = y.sum(axis=(1, 2, 3)) / x.numpy().sum(axis=(1, 2, 3))
     assert np.median(kept) > 0.85 and kept.min() > 0.5, "ink stays on the canvas"
     np.testing.assert_array_equal(y, random_affine(x, TrainConfig(), seed=7).numpy())  # seeded
+
+
+def test_elastic_distortion_bends_strokes_locally_and_is_seeded(mnist_test):
+    x = mnist_test.images[:256, ..., None].astype("float32") / 255
+    np.testing.assert_allclose(
+        elastic_distort(x, 0.0, 4.0, seed=1).numpy(), x, atol=1e-6
+    )  # no field, no change
+    y = elastic_distort(x, 30.0, 4.0, seed=1).numpy()
+    assert y.shape == x.shape and y.min() >= 0.0 and y.max() <= 1.0 + 1e-6
+    changed = np.abs(y - x).mean(axis=(1, 2, 3))
+    assert (changed > 0.01).mean() > 0.9, "nearly every image is bent"
+    # Local bends, not a move: the centre of mass stays within about a pixel, and the ink is kept.
+    grid = np.arange(28)
+
+    def centre(a):
+        m = a[..., 0].sum(axis=(1, 2))
+        return np.stack([(a[..., 0].sum(2) * grid).sum(1) / m, (a[..., 0].sum(1) * grid).sum(1) / m], 1)
+
+    assert np.median(np.abs(centre(y) - centre(x)).max(1)) < 1.0
+    kept = y.sum(axis=(1, 2, 3)) / x.sum(axis=(1, 2, 3))
+    assert 0.85 < np.median(kept) < 1.15
+    np.testing.assert_array_equal(y, elastic_distort(x, 30.0, 4.0, seed=1).numpy())  # seeded
+    assert not np.array_equal(y, elastic_distort(x, 30.0, 4.0, seed=2).numpy())
+    stronger = np.abs(elastic_distort(x, 60.0, 4.0, seed=1).numpy() - x).mean()
+    assert stronger > np.abs(y - x).mean(), "alpha sets the strength"
+
+
+def test_training_batches_are_bent_only_when_asked(mnist_test):
+    from draw2digit.train import make_dataset
+
+    small = Split(mnist_test.images[:64], mnist_test.labels[:64])
+
+    def first(config):
+        return next(iter(make_dataset(small, config, training=True)))[0].numpy()
+
+    plain, again = first(TrainConfig(batch_size=64)), first(TrainConfig(batch_size=64))
+    np.testing.assert_array_equal(plain, again)
+    bent = first(TrainConfig(batch_size=64, elastic=30.0))
+    assert np.abs(bent - plain).mean() > 0.01
 
 
 @pytest.mark.slow
@@ -110,4 +149,5 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
         for key in ("epochs", "learning_rate", "warmup_epochs", "pen_copies", "non_digits", "seed"):
             assert config[key] == getattr(args, key), (folder, key)
         assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
+        assert config.get("elastic", 0.0) == args.elastic, folder  # cards older than the option: off
         assert card["data"]["pen_digits"]["writers"] == list(writers), folder
