@@ -56,6 +56,24 @@ def test_elastic_distortion_bends_strokes_locally_and_is_seeded(mnist_test):
     assert stronger > np.abs(y - x).mean(), "alpha sets the strength"
 
 
+def test_elastic_with_the_affine_transform_resamples_once(mnist_test):
+    """Composed, not chained: a second bilinear pass would blur every training digit."""
+    x = mnist_test.images[:128, ..., None].astype("float32") / 255
+    config = TrainConfig()
+    np.testing.assert_allclose(
+        elastic_distort(x, 0.0, 4.0, seed=5, config=config).numpy(),
+        random_affine(x, config, seed=5).numpy(),
+        atol=1e-5,
+    )
+    once = elastic_distort(x, 30.0, 4.0, seed=5, config=config).numpy()
+    twice = elastic_distort(random_affine(x, config, seed=5), 30.0, 4.0, seed=5).numpy()
+
+    def sharpness(a):  # the mean squared difference of neighbouring pixels
+        return (np.diff(a, axis=1) ** 2).mean() + (np.diff(a, axis=2) ** 2).mean()
+
+    assert sharpness(once) > 1.05 * sharpness(twice)
+
+
 def test_training_batches_are_bent_only_when_asked(mnist_test):
     from draw2digit.train import make_dataset
 
