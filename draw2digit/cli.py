@@ -629,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=train_defaults.elastic,
         metavar="ALPHA",
-        help="also bend strokes by a smooth random field of this strength (Simard 2003: 34; default off)",
+        help="also bend strokes by a smooth random field this strong (default off; 30 read worse: README)",
     )
     p.add_argument(
         "--warmup-epochs", type=float, default=train_defaults.warmup_epochs, help="linear warm-up first"
