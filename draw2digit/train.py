@@ -157,8 +157,9 @@ def elastic_distort(images, alpha: float, sigma: float, seed, config: TrainConfi
     varies from one digit to the next, which an affine transform cannot make.
     With a ``config``, its random affine transform is composed in, so that each
     image is resampled once: a second bilinear pass blurs every training image, and
-    a network that only ever saw blurred digits misreads sharp ones (measured: 4
-    epochs so trained read clean MNIST validation digits 96.2 %, affine ones 98.8 %).
+    a network that only ever saw blurred digits misreads sharp ones (measured at
+    alpha 30: chained, clean MNIST validation digits 96.2 % after 4 epochs, affine
+    ones 98.8 %; composed, clean ones 98.8 % after 3).
     """
     tf = import_tensorflow()
     images = tf.convert_to_tensor(images, tf.float32)
