@@ -293,6 +293,56 @@ def test_phone_pad_uses_the_width_and_the_answer_stays_in_view(open_page):
     page.screenshot(path=str(ARTIFACTS / "flask-number-mode-phone.png"), full_page=True)
 
 
+def test_a_phone_sends_the_pad_at_css_size_and_boxes_still_fit_the_ink(open_page):
+    """At 3x the pad's bitmap is 9x the pixels: the server gets the pad's CSS size (what a desktop sends),
+    and number mode's boxes, measured in those pixels, land on the ink of the 3x bitmap."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    page = open_page(**PHONE)
+    sent = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/predict") else None)
+    page.click("label[for=mode-number]")
+    for k, digit in enumerate((1, 7)):
+        left = 0.15 + 0.45 * k
+        draw_with_touch(page, CANVAS, DIGIT_STROKES[digit], (left, 0.15, left + 0.25, 0.85))
+    expect()(page.locator(DIGIT)).to_have_text("17", timeout=10_000)
+    pad = page.locator(CANVAS).bounding_box()
+    image = Image.open(io.BytesIO(base64.b64decode(sent[-1]["image"].split(",", 1)[1])))
+    assert abs(image.width - pad["width"]) <= 1 and abs(image.height - pad["height"]) <= 1, (image.size, pad)
+    bitmap = page.eval_on_selector(CANVAS, "c => [c.width, c.height]")
+    assert bitmap[0] >= 2.9 * image.width, (bitmap, image.size)
+    ink = np.asarray(image.convert("RGBA"))[..., 3] > 40
+    ys, xs = np.nonzero(ink)
+    assert len(xs), "the strokes were sent"
+
+    def extent(selector, test):
+        return page.eval_on_selector(
+            selector,
+            f"""c => {{
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              let l = c.width, t = c.height, r = -1, b = -1;
+              for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {{
+                const i = 4 * (y * c.width + x);
+                if (!({test})) continue;
+                l = Math.min(l, x); r = Math.max(r, x); t = Math.min(t, y); b = Math.max(b, y);
+              }}
+              return [l, t, r, b];
+            }}""",
+        )
+
+    ink_box = extent(CANVAS, "d[i + 3] > 40")
+    box_box = extent("#overlay", "d[i + 3] > 200 && d[i + 2] > 150 && d[i] < 80")  # the boxes' blue
+    # the sent picture is the bitmap shrunk by the density: same ink, a third of the size
+    assert abs(xs.min() * 3 - ink_box[0]) <= 9 and abs(ys.max() * 3 - ink_box[3]) <= 9, (xs.min(), ink_box)
+    # the blue boxes surround the ink in the bitmap, 4 CSS pixels out plus the line (not 3x off, not inside)
+    assert box_box[0] < ink_box[0] and box_box[2] > ink_box[2] and box_box[3] > ink_box[3], (box_box, ink_box)
+    assert ink_box[0] - box_box[0] <= 3 * 8 and box_box[2] - ink_box[2] <= 3 * 8, (box_box, ink_box)
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_toolbar_buttons_stay_on_one_line(open_page, size):
     page = open_page(**(PHONE if size == "phone" else DESKTOP))

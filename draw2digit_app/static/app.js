@@ -119,29 +119,29 @@
     redraw();
   }
 
-  function drawStroke(s) {
-    ctx.strokeStyle = "#000";
-    ctx.fillStyle = "#000";
-    ctx.lineCap = "round";
-    ctx.lineJoin = "round";
-    ctx.lineWidth = s.width;
+  function drawStroke(s, g = ctx) {
+    g.strokeStyle = "#000";
+    g.fillStyle = "#000";
+    g.lineCap = "round";
+    g.lineJoin = "round";
+    g.lineWidth = s.width;
     const p = s.points;
     if (p.length === 1) {
-      ctx.beginPath();
-      ctx.arc(p[0][0], p[0][1], s.width / 2, 0, 2 * Math.PI);
-      ctx.fill();
+      g.beginPath();
+      g.arc(p[0][0], p[0][1], s.width / 2, 0, 2 * Math.PI);
+      g.fill();
       return;
     }
-    ctx.beginPath();
-    ctx.moveTo(p[0][0], p[0][1]);
+    g.beginPath();
+    g.moveTo(p[0][0], p[0][1]);
     // quadratic curves through midpoints: a smooth, marker-like line
     for (let i = 1; i < p.length - 1; i++) {
       const mx = (p[i][0] + p[i + 1][0]) / 2;
       const my = (p[i][1] + p[i + 1][1]) / 2;
-      ctx.quadraticCurveTo(p[i][0], p[i][1], mx, my);
+      g.quadraticCurveTo(p[i][0], p[i][1], mx, my);
     }
-    ctx.lineTo(p[p.length - 1][0], p[p.length - 1][1]);
-    ctx.stroke();
+    g.lineTo(p[p.length - 1][0], p[p.length - 1][1]);
+    g.stroke();
   }
 
   function redraw() {
@@ -149,13 +149,27 @@
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, pad.width, pad.height);
     ctx.restore();
-    history.present.forEach(drawStroke);
+    history.present.forEach((st) => drawStroke(st));
     if (current) drawStroke(current);
     const empty = history.present.length === 0 && !current;
     hint.classList.toggle("hidden", !empty);
     undoBtn.disabled = history.past.length === 0;
     redoBtn.disabled = history.future.length === 0;
     clearBtn.disabled = empty;
+  }
+
+  // What the server reads: the strokes drawn again at one pixel per CSS pixel, not the screen's bitmap, so a
+  // phone at 3x sends the picture a desktop sends (a ninth of the pixels to upload and decode) and the boxes
+  // of number mode come back in the pad's CSS pixels.
+  const sent = document.createElement("canvas");
+  function drawingPNG() {
+    const [w, h] = padSize || [pad.width, pad.height];
+    sent.width = Math.max(1, Math.round(w));
+    sent.height = Math.max(1, Math.round(h));
+    const sctx = sent.getContext("2d");
+    history.present.forEach((st) => drawStroke(st, sctx));
+    if (current) drawStroke(current, sctx);
+    return sent.toDataURL("image/png");
   }
 
   function point(e) {
@@ -288,8 +302,8 @@
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify(
             mode === "number"
-              ? { image: pad.toDataURL("image/png"), mode: "number" }
-              : { image: pad.toDataURL("image/png"), return_input: true, explain: wantWhy },
+              ? { image: drawingPNG(), mode: "number" }
+              : { image: drawingPNG(), return_input: true, explain: wantWhy },
           ),
         });
       } catch (_) {
@@ -447,25 +461,28 @@
     selectedPiece = -1;
   }
 
-  // boxes around the digits found, in the canvas bitmap's pixels; the chosen one thicker
+  // boxes around the digits found (in the pad's CSS pixels, as sent), drawn crisp at the screen's density;
+  // the chosen one thicker
   function drawBoxes(digits, chosen) {
+    octx.setTransform(1, 0, 0, 1, 0, 0);
     octx.clearRect(0, 0, overlay.width, overlay.height);
     const dpr = window.devicePixelRatio || 1;
-    const pad4 = 4 * dpr;
-    const labelSize = 13 * dpr;
+    octx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const labelSize = 13;
     octx.font = `600 ${labelSize}px system-ui, sans-serif`;
     const labels = [];
     digits.forEach((d, i) => {
       const [l, t, rt, b] = d.box;
       octx.strokeStyle = octx.fillStyle = i === chosen ? "#a4161a" : "#1f5fbf";
-      octx.lineWidth = (i === chosen ? 3 : 2) * dpr;
-      octx.strokeRect(l - pad4, t - pad4, rt - l + 2 * pad4, b - t + 2 * pad4);
+      octx.lineWidth = i === chosen ? 3 : 2;
+      octx.strokeRect(l - 4, t - 4, rt - l + 8, b - t + 8);
       // the label above the box, or inside its top when there is no room above (never clipped)
-      const above = t - pad4 - 3 * dpr;
-      const y = above - labelSize >= 0 ? above : t - pad4 + labelSize + 2 * dpr;
-      octx.fillText(String(d.digit), l - pad4 + 3 * dpr, y);
-      labels.push({ top: (y - labelSize) / dpr, bottom: y / dpr }); // in CSS pixels, for tests and tools
+      const above = t - 4 - 3;
+      const y = above - labelSize >= 0 ? above : t - 4 + labelSize + 2;
+      octx.fillText(String(d.digit), l - 4 + 3, y);
+      labels.push({ top: y - labelSize, bottom: y }); // in CSS pixels, for tests and tools
     });
+    octx.setTransform(1, 0, 0, 1, 0, 0);
     overlay.dataset.labels = JSON.stringify(labels);
   }
 
@@ -534,7 +551,7 @@
         correctStatus.textContent = `That is what it read: nothing to correct. Thank you for checking.`;
         return;
       }
-      const payload = { image: pad.toDataURL("image/png"), label, predicted: said };
+      const payload = { image: drawingPNG(), label, predicted: said };
       if (isNumber) payload.position = selectedPiece;
       const forVersion = version;
       saving = true;
