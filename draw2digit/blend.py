@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from draw2digit import NUM_CLASSES, __version__
-from draw2digit.artifacts import read_model_card, resolve_model_path, save_model
+from draw2digit.artifacts import is_quantized, read_model_card, resolve_model_path, save_model
 from draw2digit.calibration import CalibrationConfig
 from draw2digit.evaluate import NOT_WORSE_TOLERANCE
 
@@ -166,5 +166,5 @@ def blend(
         "test_accuracy": report.accuracy,
         "test_per_class_accuracy": {str(k): v for k, v in enumerate(report.per_class_accuracy)},
     }
-    save_model(tuned_model, out_dir, card)
+    save_model(tuned_model, out_dir, card, quantize=is_quantized(tuned_card))  # served as the fine-tune was
     return card

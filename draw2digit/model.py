@@ -68,12 +68,21 @@ def with_features(model):
     return keras.Model(model.inputs, [model.outputs[0], flatten.output], name=model.name)
 
 
-def export_tflite(model, path: str | Path) -> Path:
-    """LiteRT flatbuffer of the classifier (probabilities and features): same numbers, fast start."""
+def export_tflite(model, path: str | Path, *, quantize: bool = False) -> Path:
+    """LiteRT flatbuffer of the classifier (probabilities and features): same numbers, fast start.
+
+    ``quantize`` stores the weights as int8 (dynamic-range quantization): XNNPACK then runs
+    the convolutions in integers, several times faster on one CPU core.
+    """
     path = Path(path)
+    options = {}
+    if quantize:
+        import tensorflow as tf
+
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "model.tflite"
-        with_features(model).export(str(target), format="litert", verbose=False)
+        with_features(model).export(str(target), format="litert", verbose=False, **options)
         shutil.copyfile(target, path)
     return path
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from draw2digit import __version__
 from draw2digit._native import import_tensorflow, quiet_native_stderr
-from draw2digit.artifacts import HISTORY_PLOT, read_model_card, resolve_model_path, save_model
+from draw2digit.artifacts import HISTORY_PLOT, is_quantized, read_model_card, resolve_model_path, save_model
 from draw2digit.data import Split, dataset_checksums, load_split, split_train_validation
 
 NOT_A_DIGIT = 10  # the eleventh class of a model trained with non-digit drawings
@@ -58,6 +58,7 @@ class TrainConfig:
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
     distill_from: str | None = None  # keep MNIST answers close to this model's (see make_dataset)
     distill_weight: float = 0.5
+    quantize: bool = False  # serve int8 weights (artifacts.save_model): faster, a few drawings apart
     extra: dict = field(default_factory=dict)
 
 
@@ -477,7 +478,7 @@ def _train(
         "final_validation_accuracy": float(hist["val_accuracy"][-1]) if hist.get("val_accuracy") else None,
         "input": "28x28 grayscale, 0 = paper, 1 = ink, MNIST-centred (see draw2digit.preprocess)",
     }
-    save_model(model, out, card)
+    save_model(model, out, card, quantize=config.quantize)
     return card
 
 
@@ -641,5 +642,5 @@ def _finetune(
         },
         "test_accuracy": after["mnist_test_accuracy"],
     }
-    save_model(model, out, card)
+    save_model(model, out, card, quantize=is_quantized(base_card))  # served as its parent was
     return card

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from draw2digit.artifacts import read_model_card
 from draw2digit.data import Split, split_train_validation
 from draw2digit.train import TrainConfig, elastic_distort, random_affine, train
 
@@ -100,6 +101,7 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     on_disk = json.loads((tmp_path / "model_card.json").read_text())
     assert on_disk["epochs"] == 3 and on_disk["config"]["width"] == 8
+    assert on_disk["litert_weights"] == "float32" and not on_disk["config"]["quantize"]
     assert set(on_disk["data"]["sha256"]) == {
         "train-images-idx3-ubyte.gz",
         "train-labels-idx1-ubyte.gz",
@@ -131,9 +133,12 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
         non_digits=60,
         init_from=str(MODELS),
         distill_from=str(MODELS),
+        quantize=True,
     )
     card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
     assert card["classes"] == 11
+    assert read_model_card(tmp_path)["litert_weights"].startswith("int8"), "served with int8 weights"
+    assert (tmp_path / "model.tflite").stat().st_size < 0.4 * (MODELS / "model.tflite").stat().st_size
     pen = card["data"]["pen_digits"]
     own = len(pendigits.by_writers(pen_digits, [1]))  # writer 1 wrote 249
     assert pen["writers"] == [1] and pen["digits"] == own == pen["augmented_drawings"] == 249

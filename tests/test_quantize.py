@@ -1,0 +1,49 @@
+"""int8 weights for serving (`draw2digit quantize`, `train --quantize`): smaller, answers a little off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from draw2digit.artifacts import is_quantized, read_model_card
+from draw2digit.cli import main
+from draw2digit.predictor import Predictor
+from tests.conftest import MODELS
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory):
+    out = tmp_path_factory.mktemp("q") / "model"
+    assert main(["quantize", str(MODELS), "--out", str(out)]) == 0
+    return out
+
+
+def test_quantized_copy_is_smaller_marked_and_left_to_calibrate(quantized, capsys):
+    assert (quantized / "model.tflite").stat().st_size < 0.4 * (MODELS / "model.tflite").stat().st_size
+    card = read_model_card(quantized)
+    assert is_quantized(card) and not is_quantized(read_model_card(MODELS))
+    assert card["test_accuracy"] == read_model_card(MODELS)["test_accuracy"], "the same Keras weights"
+    assert (quantized / "training_history.png").is_file() and (quantized / "model.keras").is_file()
+    assert not (quantized / "calibration.json").exists(), "thresholds fitted on the float model's answers"
+
+
+def test_quantized_model_reads_like_the_float_one(quantized, mnist_test):
+    x = mnist_test.images[:500].astype(np.float32) / 255
+    fast, ref = Predictor(quantized).outputs(x), Predictor(MODELS).outputs(x, calibrated=False)
+    assert fast.probabilities.shape == ref.probabilities.shape == (500, 10)
+    agree = (fast.probabilities.argmax(1) == ref.probabilities.argmax(1)).mean()
+    assert agree >= 0.99, agree
+    assert np.abs(fast.probabilities - ref.probabilities).max() < 0.2
+    assert np.abs(fast.probabilities - ref.probabilities).max() > 0, "int8 weights are not the float ones"
+    assert np.corrcoef(fast.not_digit, ref.not_digit)[0, 1] > 0.95, "the eleventh class survives"
+
+
+def test_quantize_refuses_what_it_cannot_do(tmp_path, capsys):
+    assert main(["quantize", str(MODELS / "heldout-twin"), "--out", str(tmp_path / "q")]) == 2
+    assert "model.keras" in capsys.readouterr().err, "the twin ships only the LiteRT copy"
+    assert main(["quantize", str(MODELS), "--out", str(MODELS)]) == 2
+    assert "another folder" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "model.keras").write_bytes(b"x")
+    assert main(["quantize", str(MODELS), "--out", str(tmp_path / "taken")]) == 2
+    assert "--force" in capsys.readouterr().err
