@@ -48,6 +48,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(
             "--elastic is a strength of 0 or more, and part of augmentation (not with --no-augment)"
         )
+    if args.init_from:
+        from draw2digit.artifacts import read_model_card, resolve_model_path
+
+        source = resolve_model_path(args.init_from, ".keras").parent
+        source_width = read_model_card(source).get("config", {}).get("width", args.width)
+        if source_width > args.width:
+            raise CLIError(
+                f"--init-from {args.init_from} has width {source_width}: it can seed a model as wide "
+                f"or wider (--width {source_width} or more), not --width {args.width}"
+            )
     _refuse_overwrite(out, args.force)
     config = TrainConfig(
         epochs=args.epochs,
@@ -683,7 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help='add N drawings of an 11th class, "not a digit"',
     )
-    p.add_argument("--init-from", metavar="MODEL", help="start from this model's weights (fine-tune)")
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start from this model's weights (fine-tune); a narrower one is widened to --width first",
+    )
     p.add_argument(
         "--distill-from", metavar="MODEL", help="keep MNIST answers close to this model's (no forgetting)"
     )
