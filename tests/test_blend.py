@@ -73,7 +73,7 @@ def test_blend_end_to_end_writes_a_servable_model_with_its_card(tmp_path, rng):
 
     base, tuned = build_model(width=4, classes=10), build_model(width=4, classes=11)
     save_model(base, tmp_path / "base", {"version": "base-1"})
-    save_model(tuned, tmp_path / "tuned", {"version": "tuned-1", "config": {"seed": 42}})
+    save_model(tuned, tmp_path / "tuned", {"version": "tuned-1", "config": {"seed": 42}}, quantize=True)
     images = rng.random((40, 28, 28)).astype(np.float32)
     labels = rng.integers(0, 10, 40)
     sets = ((images, labels), (images[:20], labels[:20]), images[20:])
@@ -93,6 +93,8 @@ def test_blend_end_to_end_writes_a_servable_model_with_its_card(tmp_path, rng):
     assert json.loads((tmp_path / "out" / "model_card.json").read_text())["blend"]["weight"] == b["weight"]
     out = Predictor(tmp_path / "out").outputs(images[:3])
     assert out.probabilities.shape == (3, 10) and out.not_digit.shape == (3,)
+    on_disk = json.loads((tmp_path / "out" / "model_card.json").read_text())
+    assert on_disk["litert_weights"].startswith("int8"), "served as the fine-tune it blends was"
 
 
 @pytest.mark.parametrize(
