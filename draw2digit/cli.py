@@ -173,10 +173,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if out.resolve() == source.resolve():
         raise CLIError("--out must be another folder: the float model stays as it is")
     _refuse_overwrite(out, args.force)
-    from draw2digit.artifacts import quantize_folder
+    from draw2digit.artifacts import TFLITE_FILE, quantize_folder
 
     card = quantize_folder(source, out)
-    size = (out / "model.tflite").stat().st_size
+    size = (out / TFLITE_FILE).stat().st_size
     print(
         f"Wrote {out} ({card['litert_weights']} weights, model.tflite {size / 1e6:.1f} MB). "
         f"Its rejection rule is fitted to the float model's answers: next, draw2digit calibrate --model {out}"

@@ -77,9 +77,9 @@ def export_tflite(model, path: str | Path, *, quantize: bool = False) -> Path:
     path = Path(path)
     options = {}
     if quantize:
-        import tensorflow as tf
+        from draw2digit._native import import_tensorflow
 
-        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        options["optimizations"] = [import_tensorflow().lite.Optimize.DEFAULT]
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "model.tflite"
         with_features(model).export(str(target), format="litert", verbose=False, **options)
