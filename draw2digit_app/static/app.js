@@ -468,6 +468,7 @@
     octx.clearRect(0, 0, overlay.width, overlay.height);
     const dpr = window.devicePixelRatio || 1;
     octx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const gap = 4; // between the ink and its box
     const labelSize = 13;
     octx.font = `600 ${labelSize}px system-ui, sans-serif`;
     const labels = [];
@@ -475,11 +476,11 @@
       const [l, t, rt, b] = d.box;
       octx.strokeStyle = octx.fillStyle = i === chosen ? "#a4161a" : "#1f5fbf";
       octx.lineWidth = i === chosen ? 3 : 2;
-      octx.strokeRect(l - 4, t - 4, rt - l + 8, b - t + 8);
+      octx.strokeRect(l - gap, t - gap, rt - l + 2 * gap, b - t + 2 * gap);
       // the label above the box, or inside its top when there is no room above (never clipped)
-      const above = t - 4 - 3;
-      const y = above - labelSize >= 0 ? above : t - 4 + labelSize + 2;
-      octx.fillText(String(d.digit), l - 4 + 3, y);
+      const above = t - gap - 3;
+      const y = above - labelSize >= 0 ? above : t - gap + labelSize + 2;
+      octx.fillText(String(d.digit), l - gap + 3, y);
       labels.push({ top: y - labelSize, bottom: y }); // in CSS pixels, for tests and tools
     });
     octx.setTransform(1, 0, 0, 1, 0, 0);
