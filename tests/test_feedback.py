@@ -165,3 +165,32 @@ def test_finetune_model_reads_like_the_base_on_mnist(finetuned, mnist_test, pred
     new, old = Predictor(tmp / "model").probabilities(x), predictor.probabilities(x)
     assert (new.argmax(1) == old.argmax(1)).mean() > 0.97
     assert np.abs(new - old).max() > 1e-4, "fine-tuning changed the model"
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_finetune_serves_as_its_parent_was(tmp_path, mnist_test, quantize):
+    """A fine-tune of an int8 model is int8 on disk (and of a float one, float), like a blend."""
+    from draw2digit.artifacts import is_quantized, read_model_card, save_model
+    from draw2digit.model import build_model
+
+    save_model(build_model(width=4, classes=11), tmp_path / "base", {"version": "b-1"}, quantize=quantize)
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    for d in range(6):
+        store.add(digit_drawing(d), d, predicted=(d + 1) % 10)
+    tiny = Split(mnist_test.images[:64], mnist_test.labels[:64])
+    card = finetune(
+        tmp_path / "base",
+        store.load(),
+        tmp_path / "ft",
+        FinetuneConfig(epochs=1, repeat=2),
+        verbose=0,
+        train_split=tiny,
+        test_split=tiny,
+    )
+    from ai_edge_litert.interpreter import Interpreter
+
+    assert card["finetune"]["parent_version"] == "b-1"
+    assert is_quantized(read_model_card(tmp_path / "ft")) is quantize
+    tensors = Interpreter(model_path=str(tmp_path / "ft" / "model.tflite")).get_tensor_details()
+    assert any(t["dtype"] == np.int8 for t in tensors) is quantize, "int8 weights on disk as the parent's"
+    assert Predictor(tmp_path / "ft").outputs(mnist_test.images[:2] / 255.0).probabilities.shape == (2, 10)
