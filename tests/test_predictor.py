@@ -22,10 +22,17 @@ def test_shipped_model_accuracy_on_full_test_set(predictor, mnist_test):
 
 
 def test_litert_agrees_with_keras(predictor, keras_predictor, mnist_test):
-    x = mnist_test.images[:300].astype(np.float32) / 255
+    """The served LiteRT copy is the Keras model: to 1e-4 with float weights, to a few digits with int8."""
+    from draw2digit.artifacts import is_quantized
+
+    x = mnist_test.images[:1000].astype(np.float32) / 255
     fast, ref = predictor.probabilities(x), keras_predictor.probabilities(x)
-    assert np.abs(fast - ref).max() < 1e-4
-    assert (fast.argmax(1) == ref.argmax(1)).all()
+    if is_quantized(predictor.card):
+        assert np.abs(fast - ref).max() < 0.2 and (fast.argmax(1) == ref.argmax(1)).mean() >= 0.997
+        assert np.abs(fast - ref).max() > 0, "the card says int8: the LiteRT copy must not be the float one"
+    else:
+        assert np.abs(fast - ref).max() < 1e-4
+        assert (fast.argmax(1) == ref.argmax(1)).all()
     np.testing.assert_allclose(fast.sum(axis=1), 1.0, atol=1e-5)
 
 

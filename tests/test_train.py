@@ -156,21 +156,24 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
     import shlex
 
     from draw2digit import pendigits
+    from draw2digit.artifacts import is_quantized
     from draw2digit.cli import build_parser
     from tests.conftest import MODELS, ROOT
 
     makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     recipe = re.search(r"^RECIPE = (.+)$", makefile, re.M).group(1)
-    for folder, writers_flag, writers in (
-        (MODELS, "all", pendigits.WRITERS),
-        (MODELS / "heldout-twin", "fit", pendigits.FIT_WRITERS),
+    for folder, target, writers in (
+        (MODELS, "train", pendigits.WRITERS),
+        (MODELS / "heldout-twin", "train-twin", pendigits.FIT_WRITERS),
     ):
-        assert f"$(RECIPE) --pen-writers {writers_flag}" in makefile
-        args = build_parser().parse_args(["train", *shlex.split(recipe), "--pen-writers", writers_flag])
+        line = re.search(rf"^{target}:.*\n\t(.+)$", makefile, re.M).group(1)
+        flags = line.split("$(RECIPE)")[1]
+        args = build_parser().parse_args(["train", *shlex.split(recipe), *shlex.split(flags)])
         card = json.loads((folder / "model_card.json").read_text())
         config = card["config"]
-        for key in ("epochs", "learning_rate", "warmup_epochs", "pen_copies", "non_digits", "seed"):
+        for key in ("epochs", "learning_rate", "warmup_epochs", "pen_copies", "non_digits", "seed", "width"):
             assert config[key] == getattr(args, key), (folder, key)
+        assert is_quantized(card) == args.quantize, folder
         assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
         assert config.get("elastic", 0.0) == args.elastic, folder  # cards older than the option: off
         assert card["data"]["pen_digits"]["writers"] == list(writers), folder
