@@ -117,6 +117,7 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
 def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     """The shipped recipe in miniature: MNIST + real pen digits + an eleventh class, from a teacher."""
     from draw2digit import pendigits
+    from draw2digit.artifacts import is_quantized
     from draw2digit.predictor import Predictor
     from tests.conftest import MODELS
 
@@ -138,7 +139,9 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
     assert card["classes"] == 11
     assert read_model_card(tmp_path)["litert_weights"].startswith("int8"), "served with int8 weights"
-    assert (tmp_path / "model.tflite").stat().st_size < 0.4 * (MODELS / "model.tflite").stat().st_size
+    floating = MODELS / "mnist-only"  # the same width with float weights (the shipped copy is int8 itself)
+    assert not is_quantized(read_model_card(floating))
+    assert (tmp_path / "model.tflite").stat().st_size < 0.4 * (floating / "model.tflite").stat().st_size
     pen = card["data"]["pen_digits"]
     own = len(pendigits.by_writers(pen_digits, [1]))  # writer 1 wrote 249
     assert pen["writers"] == [1] and pen["digits"] == own == pen["augmented_drawings"] == 249
