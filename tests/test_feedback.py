@@ -170,6 +170,8 @@ def test_finetune_model_reads_like_the_base_on_mnist(finetuned, mnist_test, pred
 @pytest.mark.parametrize("quantize", [True, False])
 def test_finetune_serves_as_its_parent_was(tmp_path, mnist_test, quantize):
     """A fine-tune of an int8 model is int8 on disk (and of a float one, float), like a blend."""
+    from ai_edge_litert.interpreter import Interpreter
+
     from draw2digit.artifacts import is_quantized, read_model_card, save_model
     from draw2digit.model import build_model
 
@@ -187,8 +189,6 @@ def test_finetune_serves_as_its_parent_was(tmp_path, mnist_test, quantize):
         train_split=tiny,
         test_split=tiny,
     )
-    from ai_edge_litert.interpreter import Interpreter
-
     assert card["finetune"]["parent_version"] == "b-1"
     assert is_quantized(read_model_card(tmp_path / "ft")) is quantize
     tensors = Interpreter(model_path=str(tmp_path / "ft" / "model.tflite")).get_tensor_details()
