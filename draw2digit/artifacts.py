@@ -64,11 +64,14 @@ def read_model_card(folder: str | os.PathLike) -> dict:
 LITERT_WEIGHTS = "litert_weights"
 
 
-def save_model(model, folder: str | os.PathLike, card: dict, *, quantize: bool = False) -> Path:
+def save_model(model, folder: str | os.PathLike, card: dict, *, quantize: bool = False, test=None) -> Path:
     """Write a Keras model with its LiteRT copy and its card: everything serving needs.
 
     ``quantize`` stores the LiteRT copy's weights as int8 (several times faster on a CPU,
     answers a little off the Keras copy's); the card says which (``litert_weights``).
+    With int8 weights and the MNIST ``test`` split, the card's test figures are
+    rescored on the copy that serves (the page and ``/api/model`` show them), and the
+    Keras figure is kept as ``keras_test_accuracy``.
     """
     from draw2digit.model import export_tflite
 
@@ -77,8 +80,34 @@ def save_model(model, folder: str | os.PathLike, card: dict, *, quantize: bool =
     model.save(folder / MODEL_FILE)
     export_tflite(model, folder / TFLITE_FILE, quantize=quantize)
     card = {**card, LITERT_WEIGHTS: "int8 (dynamic range)" if quantize else "float32"}
-    (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    card.pop("keras_test_accuracy", None)  # a parent's, when the card was copied from one
+    if quantize and test is not None:
+        card = {**card, "keras_test_accuracy": card.get("test_accuracy"), **served_test_scores(folder, test)}
+    write_model_card(folder, card)
     return folder
+
+
+def write_model_card(folder: str | os.PathLike, card: dict) -> Path:
+    path = Path(folder) / CARD_FILE
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def served_test_scores(folder: str | os.PathLike, test) -> dict:
+    """MNIST test accuracy, overall and per digit, of the LiteRT copy a folder serves."""
+    import numpy as np
+
+    from draw2digit.evaluate import evaluate_arrays
+    from draw2digit.predictor import Predictor
+
+    probabilities = Predictor(folder).probabilities(
+        np.asarray(test.images, np.float32) / 255.0, calibrated=False
+    )
+    report = evaluate_arrays(probabilities, test.labels)
+    return {
+        "test_accuracy": report.accuracy,
+        "test_per_class_accuracy": {str(k): v for k, v in enumerate(report.per_class_accuracy)},
+    }
 
 
 def is_quantized(card: dict) -> bool:
@@ -90,11 +119,12 @@ def is_quantized(card: dict) -> bool:
 _FOLDER_EXTRAS = (HISTORY_PLOT, "history.csv", "figures")
 
 
-def quantize_folder(source: str | os.PathLike, out: str | os.PathLike) -> dict:
+def quantize_folder(source: str | os.PathLike, out: str | os.PathLike, test=None) -> dict:
     """Copy a model folder with its LiteRT copy re-exported with int8 weights (training side: loads Keras).
 
     The copy has no calibration: its thresholds were set on the float model's answers,
-    so ``draw2digit calibrate`` fits them again on the quantized ones.
+    so ``draw2digit calibrate`` fits them again on the quantized ones. With the MNIST
+    ``test`` split, its card's test figures are the int8 copy's own.
     """
     import shutil
 
@@ -110,7 +140,9 @@ def quantize_folder(source: str | os.PathLike, out: str | os.PathLike) -> dict:
             shutil.copyfile(source / name, out / name)
     for stale in ("calibration.json", "calibration_features.npz"):
         (out / stale).unlink(missing_ok=True)
-    save_model(model, out, read_model_card(source), quantize=True)
+    card = read_model_card(source)
+    card["test_accuracy"] = card.get("keras_test_accuracy", card.get("test_accuracy"))
+    save_model(model, out, card, quantize=True, test=test)
     return read_model_card(out)
 
 

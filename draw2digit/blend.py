@@ -166,5 +166,6 @@ def blend(
         "test_accuracy": report.accuracy,
         "test_per_class_accuracy": {str(k): v for k, v in enumerate(report.per_class_accuracy)},
     }
-    save_model(tuned_model, out_dir, card, quantize=is_quantized(tuned_card))  # served as the fine-tune was
-    return card
+    # served as the fine-tune was; the card as written (int8 copies' test figures are their own)
+    save_model(tuned_model, out_dir, card, quantize=is_quantized(tuned_card), test=test_split)
+    return read_model_card(out_dir)

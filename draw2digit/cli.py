@@ -174,11 +174,13 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise CLIError("--out must be another folder: the float model stays as it is")
     _refuse_overwrite(out, args.force)
     from draw2digit.artifacts import TFLITE_FILE, quantize_folder
+    from draw2digit.data import load_split
 
-    card = quantize_folder(source, out)
+    card = quantize_folder(source, out, test=load_split("test"))  # the card's MNIST figure: int8's own
     size = (out / TFLITE_FILE).stat().st_size
     print(
-        f"Wrote {out} ({card['litert_weights']} weights, model.tflite {size / 1e6:.1f} MB). "
+        f"Wrote {out} ({card['litert_weights']} weights, model.tflite {size / 1e6:.1f} MB, "
+        f"MNIST test {100 * card['test_accuracy']:.2f} %, float {100 * card['keras_test_accuracy']:.2f} %). "
         f"Its rejection rule is fitted to the float model's answers: next, draw2digit calibrate --model {out}"
     )
     return 0

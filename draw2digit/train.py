@@ -502,8 +502,8 @@ def _train(
         "final_validation_accuracy": float(hist["val_accuracy"][-1]) if hist.get("val_accuracy") else None,
         "input": "28x28 grayscale, 0 = paper, 1 = ink, MNIST-centred (see draw2digit.preprocess)",
     }
-    save_model(model, out, card, quantize=config.quantize)
-    return card
+    save_model(model, out, card, quantize=config.quantize, test=test_split)
+    return read_model_card(out)  # as written: int8 copies' test figures are their own
 
 
 def _read_history(csv_path: Path) -> dict[str, list[float]]:
@@ -666,5 +666,6 @@ def _finetune(
         },
         "test_accuracy": after["mnist_test_accuracy"],
     }
-    save_model(model, out, card, quantize=is_quantized(base_card))  # served as its parent was
-    return card
+    # served as its parent was; the card as written (int8 copies' test figures are their own)
+    save_model(model, out, card, quantize=is_quantized(base_card), test=test_split)
+    return read_model_card(out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from draw2digit import data
 from draw2digit.artifacts import is_quantized, read_model_card
 from draw2digit.cli import main
 from draw2digit.predictor import Predictor
@@ -12,7 +13,7 @@ from tests.conftest import MODELS
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair(tmp_path_factory, mnist_dir):
     """The shipped network saved with float LiteRT weights, and `draw2digit quantize` of that copy.
 
     Built from the Keras file, so the test holds whichever LiteRT weights models/ ships.
@@ -24,16 +25,21 @@ def pair(tmp_path_factory):
     card = {k: v for k, v in read_model_card(MODELS).items() if k != "litert_weights"}
     save_model(load_keras(MODELS / "model.keras"), tmp / "float", card)
     (tmp / "float" / "training_history.png").write_bytes((MODELS / "training_history.png").read_bytes())
-    assert main(["quantize", str(tmp / "float"), "--out", str(tmp / "int8")]) == 0
+    with pytest.MonkeyPatch.context() as mp:  # quantize scores the int8 copy on the MNIST test set
+        mp.setenv(data.ENV_DATA_DIR, str(mnist_dir))
+        assert main(["quantize", str(tmp / "float"), "--out", str(tmp / "int8")]) == 0
     return tmp / "float", tmp / "int8"
 
 
-def test_quantized_copy_is_smaller_marked_and_left_to_calibrate(pair, capsys):
+def test_quantized_copy_is_smaller_marked_and_left_to_calibrate(pair, mnist_test):
     floating, quantized = pair
     assert (quantized / "model.tflite").stat().st_size < 0.4 * (floating / "model.tflite").stat().st_size
     card = read_model_card(quantized)
     assert is_quantized(card) and not is_quantized(read_model_card(floating))
-    assert card["test_accuracy"] == read_model_card(floating)["test_accuracy"], "the same Keras weights"
+    assert card["keras_test_accuracy"] == read_model_card(floating)["test_accuracy"], "the same Keras weights"
+    read = Predictor(quantized).probabilities(mnist_test.images / 255.0, calibrated=False).argmax(1)
+    assert card["test_accuracy"] == (read == mnist_test.labels).mean(), "the MNIST figure of the int8 copy"
+    assert card["test_per_class_accuracy"]["9"] == (read[mnist_test.labels == 9] == 9).mean()
     assert (quantized / "training_history.png").is_file() and (quantized / "model.keras").is_file()
     assert not (quantized / "calibration.json").exists(), "thresholds fitted on the float model's answers"
 
