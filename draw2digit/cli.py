@@ -44,6 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
     if args.style_coverage and not args.pen_copies:
         raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
+    if args.scribble_crossings and (args.scribble_crossings < 0 or not args.non_digits):
+        raise CLIError("--scribble-crossings shapes the non-digits: it needs --non-digits N, and 0 or more")
     if args.elastic < 0 or (args.elastic and args.no_augment):
         raise CLIError(
             "--elastic is a strength of 0 or more, and part of augmentation (not with --no-augment)"
@@ -73,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_writers=_writers(args.pen_writers, "--pen-writers") if args.pen_writers else None,
         pen_style_coverage=args.style_coverage,
         non_digits=args.non_digits,
+        scribble_crossings=args.scribble_crossings,
         init_from=args.init_from,
         distill_from=args.distill_from,
         distill_weight=args.distill_weight,
@@ -694,6 +697,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help='add N drawings of an 11th class, "not a digit"',
+    )
+    p.add_argument(
+        "--scribble-crossings",
+        type=int,
+        default=0,
+        metavar="K",
+        help="only scribbles that cross themselves K times or more among the non-digits "
+        "(a path crossing itself once or never is often a fair digit; 3 measured in the README)",
     )
     p.add_argument(
         "--init-from",

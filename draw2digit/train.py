@@ -55,6 +55,7 @@ class TrainConfig:
     pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
     pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
+    scribble_crossings: int = 0  # its scribbles cross themselves at least this often (3: README, not shipped)
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
     distill_from: str | None = None  # keep MNIST answers close to this model's (see make_dataset)
     distill_weight: float = 0.5
@@ -189,7 +190,9 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     from draw2digit.preprocess import preprocess
     from draw2digit.synthetic import non_digit_drawings
 
-    items = [preprocess(im) for im, _ in non_digit_drawings(payload, seed=seed, canvas=140, family="fit")]
+    count, crossings = payload
+    drawings = non_digit_drawings(count, seed=seed, canvas=140, family="fit", scribble_crossings=crossings)
+    items = [preprocess(im) for im, _ in drawings]
     images = np.stack([np.uint8(np.round(p.image * 255)) for p in items if not p.blank])
     return images, np.full(len(images), NOT_A_DIGIT, np.uint8)
 
@@ -219,8 +222,8 @@ def _rendered(
             ("pen", (digits[i::workers], copies, style_coverage), seed * 100 + i) for i in range(workers)
         ]
     else:
-        share = -(-payload // workers)
-        chunks = [("non_digit", share, seed * 100 + i) for i in range(workers)]
+        count, crossings = payload
+        chunks = [("non_digit", (-(-count // workers), crossings), seed * 100 + i) for i in range(workers)]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         parts = list(pool.map(_render_chunk, chunks))
     images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -256,12 +259,15 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             "style_coverage": config.pen_style_coverage,
         }
     if config.non_digits:
-        images, labels = _rendered("non_digit", config.non_digits, str(config.non_digits), config.seed)
+        crossings = config.scribble_crossings
+        key = str(config.non_digits) + (f"|x{crossings}" if crossings else "")  # the old key when off
+        images, labels = _rendered("non_digit", (config.non_digits, crossings), key, config.seed)
         other = Split(images, labels)
         card["non_digits"] = {
             "source": NON_DIGIT_SOURCE,
             "drawings": len(labels),
             "class": NOT_A_DIGIT,
+            "scribble_crossings": crossings,
         }
     return pen, other, card
 

@@ -203,6 +203,21 @@ def test_non_digit_families_share_no_shape_and_every_shape_draws_ink():
         assert (ink > 0).mean() > 0.01, name
 
 
+def test_scribbles_that_rarely_cross_themselves_can_be_left_out():
+    """A pen path that crosses itself once (an 8) or never (a 0, a 2) is often a fair digit."""
+    from draw2digit.synthetic import _smooth_scribble, self_crossings
+
+    star = [(np.cos(a), np.sin(a)) for a in np.arange(6) * 4 * np.pi / 5]
+    circle = [(np.cos(a), np.sin(a)) for a in np.linspace(0, 2 * np.pi, 50)]
+    assert self_crossings(star) == 5 and self_crossings(circle) == 0
+    assert self_crossings([(0, 0), (2, 2), (2, 0), (0, 2)]) == 1, "an hourglass crosses once"
+    assert self_crossings([(0, 0), (1, 0), (1, 1), (0, 1), (0, 0.5), (2, 0.5)]) == 1
+    rng = np.random.default_rng(0)
+    plain = [self_crossings(_smooth_scribble(rng, 280)) for _ in range(40)]
+    strict = [self_crossings(_smooth_scribble(rng, 280, min_crossings=3)) for _ in range(40)]
+    assert min(plain) < 3 <= min(strict)
+
+
 def test_tuning_sets_are_drawn_like_the_evaluation(pen_digits):
     from draw2digit import pendigits
     from draw2digit.calibration import non_digit_set, pen_set

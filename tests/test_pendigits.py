@@ -219,6 +219,8 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--pen-copies" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--style-coverage"]) == 2
     assert "--style-coverage" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--scribble-crossings", "3"]) == 2
+    assert "--scribble-crossings shapes the non-digits: it needs --non-digits N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--distill-weight", "1.5"]) == 2
     assert "--distill-weight is a share between 0 and 1" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--elastic", "-3"]) == 2

@@ -89,6 +89,18 @@ def test_training_batches_are_bent_only_when_asked(mnist_test):
     assert np.abs(bent - plain).mean() > 0.01
 
 
+def test_non_digit_scribbles_that_look_like_digits_can_be_left_out():
+    from draw2digit.train import extra_training_data
+
+    _, plain, card = extra_training_data(TrainConfig(non_digits=36))
+    _, strict, strict_card = extra_training_data(TrainConfig(non_digits=36, scribble_crossings=3))
+    assert (
+        card["non_digits"]["scribble_crossings"] == 0 and strict_card["non_digits"]["scribble_crossings"] == 3
+    )
+    assert min(len(plain.labels), len(strict.labels)) >= 30, "a few blank glyphs are dropped, no more"
+    assert not np.array_equal(plain.images[:30], strict.images[:30])
+
+
 @pytest.mark.slow
 def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     small = Split(mnist_test.images[:3000], mnist_test.labels[:3000])
