@@ -13,6 +13,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from draw2digit.data import Split
 
 ENV_MODEL = "DRAW2DIGIT_MODEL"
 #: In a source checkout (and an editable install) the shipped model is the repository's models/;
@@ -64,7 +68,9 @@ def read_model_card(folder: str | os.PathLike) -> dict:
 LITERT_WEIGHTS = "litert_weights"
 
 
-def save_model(model, folder: str | os.PathLike, card: dict, *, quantize: bool = False, test=None) -> Path:
+def save_model(
+    model, folder: str | os.PathLike, card: dict, *, quantize: bool = False, test: Split | None = None
+) -> Path:
     """Write a Keras model with its LiteRT copy and its card: everything serving needs.
 
     ``quantize`` stores the LiteRT copy's weights as int8 (several times faster on a CPU,
@@ -88,12 +94,13 @@ def save_model(model, folder: str | os.PathLike, card: dict, *, quantize: bool =
 
 
 def write_model_card(folder: str | os.PathLike, card: dict) -> Path:
+    """The one writer of model cards, so that every path that rewrites one keeps the same format."""
     path = Path(folder) / CARD_FILE
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
 
 
-def served_test_scores(folder: str | os.PathLike, test) -> dict:
+def served_test_scores(folder: str | os.PathLike, test: Split) -> dict:
     """MNIST test accuracy, overall and per digit, of the LiteRT copy a folder serves."""
     import numpy as np
 
@@ -119,7 +126,7 @@ def is_quantized(card: dict) -> bool:
 _FOLDER_EXTRAS = (HISTORY_PLOT, "history.csv", "figures")
 
 
-def quantize_folder(source: str | os.PathLike, out: str | os.PathLike, test=None) -> dict:
+def quantize_folder(source: str | os.PathLike, out: str | os.PathLike, test: Split | None = None) -> dict:
     """Copy a model folder with its LiteRT copy re-exported with int8 weights (training side: loads Keras).
 
     The copy has no calibration: its thresholds were set on the float model's answers,

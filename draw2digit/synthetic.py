@@ -356,7 +356,7 @@ def _smooth_scribble(rng: np.random.Generator, canvas: int, min_crossings: int =
             return [tuple(p) for p in path]
 
 
-def self_crossings(path) -> int:
+def self_crossings(path: Sequence[tuple[float, float]] | np.ndarray) -> int:
     """How many times a polyline crosses itself (segments that share an end do not count)."""
     p = np.asarray(path, np.float64)
     a, b = p[:-1], p[1:]
