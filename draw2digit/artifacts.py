@@ -88,7 +88,8 @@ def save_model(
     card = {**card, LITERT_WEIGHTS: "int8 (dynamic range)" if quantize else "float32"}
     card.pop("keras_test_accuracy", None)  # a parent's, when the card was copied from one
     if quantize and test is not None:
-        card = {**card, "keras_test_accuracy": card.get("test_accuracy"), **served_test_scores(folder, test)}
+        keras_figure = {"keras_test_accuracy": card["test_accuracy"]} if "test_accuracy" in card else {}
+        card = {**card, **keras_figure, **served_test_scores(folder, test)}
     write_model_card(folder, card)
     return folder
 
@@ -148,7 +149,8 @@ def quantize_folder(source: str | os.PathLike, out: str | os.PathLike, test: Spl
     for stale in ("calibration.json", "calibration_features.npz"):
         (out / stale).unlink(missing_ok=True)
     card = read_model_card(source)
-    card["test_accuracy"] = card.get("keras_test_accuracy", card.get("test_accuracy"))
+    if "keras_test_accuracy" in card:  # the source serves int8 itself: start from its float figure
+        card["test_accuracy"] = card["keras_test_accuracy"]
     save_model(model, out, card, quantize=True, test=test)
     return read_model_card(out)
 

@@ -181,9 +181,11 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     card = quantize_folder(source, out, test=load_split("test"))  # the card's MNIST figure: int8's own
     size = (out / TFLITE_FILE).stat().st_size
+    floating = card.get("keras_test_accuracy")
+    versus = f", float {100 * floating:.2f} %" if floating is not None else ""
     print(
         f"Wrote {out} ({card['litert_weights']} weights, model.tflite {size / 1e6:.1f} MB, "
-        f"MNIST test {100 * card['test_accuracy']:.2f} %, float {100 * card['keras_test_accuracy']:.2f} %). "
+        f"MNIST test {100 * card['test_accuracy']:.2f} %{versus}). "
         f"Its rejection rule is fitted to the float model's answers: next, draw2digit calibrate --model {out}"
     )
     return 0

@@ -65,3 +65,17 @@ def test_quantize_refuses_what_it_cannot_do(tmp_path, capsys):
     (tmp_path / "taken" / "model.keras").write_bytes(b"x")
     assert main(["quantize", str(MODELS), "--out", str(tmp_path / "taken")]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_quantize_a_model_whose_card_has_no_figures(tmp_path, mnist_dir, capsys):
+    from draw2digit.artifacts import save_model
+    from draw2digit.model import build_model
+
+    save_model(build_model(width=4, classes=10), tmp_path / "bare", {})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(data.ENV_DATA_DIR, str(mnist_dir))
+        assert main(["quantize", str(tmp_path / "bare"), "--out", str(tmp_path / "q")]) == 0
+    card = read_model_card(tmp_path / "q")
+    assert "keras_test_accuracy" not in card and 0 <= card["test_accuracy"] <= 1
+    out = capsys.readouterr().out
+    assert "MNIST test" in out and ", float " not in out
