@@ -279,11 +279,13 @@ def pen_set(writers, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, np.array([d.label for d in digits])[keep]
 
 
-def non_digit_set(count: int, seed: int, family: str) -> tuple[np.ndarray, list[str]]:
+def non_digit_set(
+    count: int, seed: int, family: str, scribble_crossings: int = 0
+) -> tuple[np.ndarray, list[str]]:
     """Non-digit drawings of one family as the network sees them, with what each is ("shape: star")."""
     from draw2digit.synthetic import non_digit_drawings
 
-    drawings = non_digit_drawings(count, seed=seed, family=family)
+    drawings = non_digit_drawings(count, seed=seed, family=family, scribble_crossings=scribble_crossings)
     images, keep = drawn_images([im for im, _ in drawings])
     return images, [kind for (_, kind), ok in zip(drawings, keep, strict=True) if ok]
 
@@ -328,8 +330,11 @@ def run_calibration(
         images, labels = pen_set(writers, draw_seed)
         pen_sets[name] = (raw(images), labels)
     non = {}
-    for family, s in (("fit", seed), ("test", seed + 1)):
-        images, labels = non_digit_set(non_digits, s, family)
+    # The rule is chosen on the fit family as the network learned it (``train --scribble-crossings``).
+    learned = predictor.card.get("data", {}).get("non_digits") or {}
+    crossings = int(learned.get("scribble_crossings") or 0)
+    for family, s, k in (("fit", seed, crossings), ("test", seed + 1, 0)):
+        images, labels = non_digit_set(non_digits, s, family, k)
         non[family] = (raw(images), labels)
 
     gaussians = None

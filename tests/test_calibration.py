@@ -259,3 +259,42 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
     assert len(listed) == 1 and " ".join(listed[0].split()) == "shape: hexagon 0 % rejected of 30, read as 0"
     saved = json.loads((tmp_path / "calibration.json").read_text())
     assert saved["rules"]["not_digit_class"]["non_digits_passed"][0]["drawing"] == "shape: hexagon"
+
+
+@pytest.mark.parametrize("learned, expected", [({"scribble_crossings": 3}, 3), (None, 0)])
+def test_rule_is_chosen_on_the_fit_family_the_model_learned(monkeypatch, learned, expected):
+    """A ``--scribble-crossings`` model is calibrated on those scribbles; the check family never changes."""
+    from types import SimpleNamespace
+
+    import draw2digit.data
+    from draw2digit import calibration
+
+    tiny = draw2digit.data.Split(np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8))
+    calls = []
+
+    def spy(count, seed, family, scribble_crossings=0):
+        calls.append((family, seed, scribble_crossings))
+        return np.zeros((2, 28, 28), np.float32), ["shape: star"] * 2
+
+    monkeypatch.setattr(calibration, "non_digit_set", spy)
+    monkeypatch.setattr(calibration, "pen_set", lambda writers, seed: (np.zeros((3, 28, 28)), np.arange(3)))
+    monkeypatch.setattr(calibration, "validation_split", lambda card: (tiny, tiny))
+    monkeypatch.setattr(draw2digit.data, "load_split", lambda name: tiny)
+    monkeypatch.setattr(calibration, "calibrate", lambda *args, **kwargs: {})
+    card = {"data": {"non_digits": learned}} if learned else {"data": {}}
+    predictor = SimpleNamespace(
+        card=card,
+        outputs=lambda images, calibrated: ModelOutputs(np.full((len(images), 10), 0.1), None, None),
+    )
+    calibration.run_calibration(predictor, calibration.CalibrationConfig(non_digits=2, seed=7))
+    assert calls == [("fit", 7, expected), ("test", 8, 0)]
+
+
+def test_fit_family_set_follows_the_scribble_crossings():
+    from draw2digit.calibration import non_digit_set
+
+    plain, kinds = non_digit_set(60, seed=2, family="fit")
+    strict, _ = non_digit_set(60, seed=2, family="fit", scribble_crossings=3)
+    assert any(k.startswith("scribble") for k in kinds) and len(strict) == len(plain)
+    # A redrawn scribble draws more random numbers, so what follows differs too; an ignored option would not.
+    assert not np.array_equal(plain, strict)
