@@ -345,6 +345,8 @@ class PenReport:
     confusion: np.ndarray  # (10, 11): rows true, columns predicted; the last column is "not a digit"
     writers: list[int]
     mistakes: list[tuple[int, int, int]]  # (index, true, predicted or -1 for rejected)
+    # 95 % bootstrap interval of ``accuracy`` over writers (None for a single writer)
+    accuracy_interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -356,12 +358,20 @@ class PenReport:
             "per_writer": {str(k): v for k, v in self.per_writer.items()},
             "confusion": self.confusion.tolist(),
             "writers": self.writers,
+            "accuracy_interval": list(self.accuracy_interval) if self.accuracy_interval else None,
         }
+
+    def _interval_lines(self) -> list[str]:
+        if not self.accuracy_interval:
+            return []
+        low, high = (100 * a for a in self.accuracy_interval)
+        return [f"    95 % interval, writers resampled:  {low:.2f}-{high:.2f} % (for other writers, roughly)"]
 
     def table(self) -> str:
         lines = [
             f"Real pen drawings by {len(self.writers)} held-out writers {self.writers}: {self.count} digits",
             f"  right (with the not-a-digit rule on): {100 * self.accuracy:.2f} %",
+            *self._interval_lines(),
             f"  top digit right (rule off):           {100 * self.top_accuracy:.2f} %",
             f"  real digits called not a digit:       {100 * self.false_rejection:.2f} %",
             "",
@@ -375,6 +385,26 @@ class PenReport:
             *_matrix_lines(self.confusion),
         ]
         return "\n".join(lines)
+
+
+def writer_interval(
+    right: np.ndarray, writers: np.ndarray, *, level: float = 0.95, resamples: int = 4000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Bootstrap interval of the pooled accuracy, resampling whole writers (with replacement).
+
+    One writer's drawings share a style, so how much writers differ, not how many drawings there
+    are, bounds what a figure on a few writers says about new ones. None with a single writer.
+    """
+    right, writers = np.asarray(right, bool), np.asarray(writers)
+    ids = np.unique(writers)
+    if len(ids) < 2:
+        return None
+    hits = np.array([right[writers == w].sum() for w in ids])
+    counts = np.array([(writers == w).sum() for w in ids])
+    pick = np.random.default_rng(seed).integers(0, len(ids), (resamples, len(ids)))
+    accuracy = hits[pick].sum(1) / counts[pick].sum(1)
+    low, high = np.quantile(accuracy, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = None) -> PenReport:
@@ -401,6 +431,7 @@ def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = No
         confusion=confusion,
         writers=sorted({int(w) for w in writers}),
         mistakes=[(int(i), int(truth[i]), -1 if given[i] == NUM_CLASSES else int(given[i])) for i in wrong],
+        accuracy_interval=writer_interval(right, writers),
     )
 
 

@@ -185,12 +185,34 @@ def test_pen_accuracy_report_adds_up(predictor, pen_digits):
 
     sample = pendigits.by_writers(pen_digits, [5])[:120]
     r = pen_accuracy(predictor, sample, seed=0)
-    assert r.count == 120 and r.confusion.sum() == 120 and r.writers == [5]
+    assert r.count == 120 and r.confusion.sum() == 120 and r.writers == [5] and r.accuracy_interval is None
     assert r.accuracy == pytest.approx(np.trace(r.confusion) / 120)
     assert r.false_rejection == pytest.approx(r.confusion[:, 10].sum() / 120)
     assert r.top_accuracy >= r.accuracy > 0.8
     assert len(r.mistakes) == 120 - np.trace(r.confusion)
-    assert "held-out writers" in r.table()
+    assert "held-out writers" in r.table() and "interval" not in r.table()
+    two = pen_accuracy(predictor, sample[:60] + pendigits.by_writers(pen_digits, [7])[:60], seed=0)
+    low, high = two.accuracy_interval
+    assert two.writers == [5, 7] and low <= two.accuracy <= high
+    assert min(two.per_writer.values()) == pytest.approx(low) and max(
+        two.per_writer.values()
+    ) == pytest.approx(high)
+    assert f"{100 * low:.2f}-{100 * high:.2f} %" in two.table()
+
+
+def test_writer_interval_grows_with_how_much_writers_differ():
+    from draw2digit.evaluate import writer_interval
+
+    writers = np.repeat(np.arange(10), 100)
+    alike = np.tile(np.arange(100) < 98, 10)  # every writer 98 %
+    assert writer_interval(alike, writers) == pytest.approx((0.98, 0.98))
+    # the same 98 % overall, but writers 0 and 1 at 90 %, the others at 100 %: about 5 of 10 resampled
+    # writers are 90 % ones (0.95) in the worst 2.5 % of draws, none (1.0) in the best
+    apart = np.concatenate([np.arange(100) < (90 if w < 2 else 100) for w in range(10)])
+    low, high = writer_interval(apart, writers)
+    assert apart.mean() == pytest.approx(0.98) and 0.94 <= low <= 0.96 and high == pytest.approx(1.0)
+    assert writer_interval(apart, writers) == (low, high), "seeded"
+    assert writer_interval(apart, np.zeros(1000)) is None, "one writer: no spread to measure"
 
 
 def test_cli_evaluate_pen_json(capsys, mnist_dir, monkeypatch):
@@ -200,7 +222,7 @@ def test_cli_evaluate_pen_json(capsys, mnist_dir, monkeypatch):
     pen = out["pen"]
     assert pen["writers"] == [28] and pen["count"] == 250 and list(pen["per_writer"]) == ["28"]
     assert len(pen["confusion"]) == 10 and len(pen["confusion"][0]) == 11
-    assert sum(map(sum, pen["confusion"])) == 250
+    assert sum(map(sum, pen["confusion"])) == 250 and pen["accuracy_interval"] is None
 
 
 @pytest.mark.parametrize("writers", ["0", "31", "five", ""])
