@@ -265,6 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         compare_with_baseline,
         evaluate_arrays,
         number_accuracy,
+        paired_comparison,
         pen_accuracy,
         plot_confusion,
         plot_mistakes,
@@ -307,6 +308,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.pen:
         pen_report = pen_accuracy(predictor, pen, seed=args.seed)
         result["pen"] = pen_report.to_dict()
+        if args.baseline:  # the same drawings, so the two figures compare drawing by drawing
+            baseline_pen = pen_accuracy(Predictor(args.baseline), pen, seed=args.seed)
+            result["pen_baseline"] = paired_comparison(pen_report, baseline_pen)
     if args.numbers:
         if args.numbers_from == "mnist":
             result["numbers"] = number_accuracy(predictor, test.images, test.labels, count=args.numbers)
@@ -356,6 +360,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.baseline:
         print(f"\nAgainst the baseline {args.baseline} (before) — this model is after:")
         _print_before_after(result["baseline"]["before"], result["baseline"]["after"])
+        if args.pen:
+            c = result["pen_baseline"]
+            chance = ": could well be chance" if c["p_value"] >= 0.05 else ""
+            print(
+                f"{'held-out pen digits, rule on':<32}{100 * c['before_accuracy']:>9.2f}%"
+                f"{100 * c['after_accuracy']:>9.2f}%\n"
+                f"  of the same drawings, {c['gained']} read right only after and {c['lost']} only before "
+                f"(exact McNemar p = {c['p_value']:.2g}{chance})"
+            )
     if args.numbers:
         source = "MNIST test digits" if args.numbers_from == "mnist" else "held-out writers' pen digits"
         print(f"\nNumbers of {source} written side by side (number mode), {args.numbers} per length:")
@@ -765,7 +778,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--numbers-from", choices=["pen", "mnist"], default="pen", help="digits for --numbers (default: pen)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the drawings' styles (default 0)")
-    p.add_argument("--baseline", metavar="MODEL", help="also score this model, e.g. the one fine-tuned from")
+    p.add_argument(
+        "--baseline",
+        metavar="MODEL",
+        help="also score this model (e.g. the one fine-tuned from); with --pen, drawing by drawing",
+    )
     p.add_argument("--corrections", metavar="DB", help=corrections_help)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)

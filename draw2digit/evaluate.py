@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -433,6 +434,29 @@ def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = No
         mistakes=[(int(i), int(truth[i]), -1 if given[i] == NUM_CLASSES else int(given[i])) for i in wrong],
         accuracy_interval=writer_interval(right, writers),
     )
+
+
+def paired_comparison(after: PenReport, before: PenReport) -> dict:
+    """Two models on the same drawings: which ones only one of them reads right, and whether that is chance.
+
+    Drawings both read right (or both miss) say nothing about which model is better; of the others, an exact
+    two-sided McNemar test (a fair coin over the discordant drawings) gives the chance of a split at least as
+    lopsided when the models are in truth equally good.
+    """
+    if after.count != before.count:
+        raise ValueError(f"the reports are on different drawings ({after.count} and {before.count})")
+    wrong_after = {i for i, _, _ in after.mistakes}
+    wrong_before = {i for i, _, _ in before.mistakes}
+    gained, lost = len(wrong_before - wrong_after), len(wrong_after - wrong_before)
+    n, k = gained + lost, min(gained, lost)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {
+        "before_accuracy": before.accuracy,
+        "after_accuracy": after.accuracy,
+        "gained": gained,
+        "lost": lost,
+        "p_value": p,
+    }
 
 
 #: MNIST test accuracy a new model may lose and still count as not worse: five images in 10,000

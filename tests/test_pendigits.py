@@ -12,6 +12,7 @@ from draw2digit import pendigits
 from draw2digit.cli import main
 from draw2digit.data import DataError, DataIntegrityError
 from draw2digit.pendigits import Style, draw_pen_digit, parse_unipen
+from tests.conftest import MODELS
 
 SAMPLE = """.INCLUDE dene.doc
 .SEGMENT DIGIT    0 ? "7"
@@ -213,6 +214,52 @@ def test_writer_interval_grows_with_how_much_writers_differ():
     assert apart.mean() == pytest.approx(0.98) and 0.94 <= low <= 0.96 and high == pytest.approx(1.0)
     assert writer_interval(apart, writers) == (low, high), "seeded"
     assert writer_interval(apart, np.zeros(1000)) is None, "one writer: no spread to measure"
+
+
+def _report(count: int, wrong: list[int]):
+    from draw2digit.evaluate import PenReport
+
+    return PenReport(
+        count=count,
+        accuracy=1 - len(wrong) / count,
+        top_accuracy=1.0,
+        false_rejection=0.0,
+        per_digit=[],
+        per_writer={},
+        confusion=np.zeros((10, 11), np.int64),
+        writers=[],
+        mistakes=[(i, 0, 1) for i in wrong],
+    )
+
+
+def test_paired_comparison_counts_the_drawings_only_one_model_reads():
+    from draw2digit.evaluate import paired_comparison
+
+    before = _report(100, [0, 1, 2, 3, 4, 5, 6, 7, 50])
+    after = _report(100, [7, 60])  # 8 gained (0-6 and 50), 1 lost (60), 7 missed by both
+    c = paired_comparison(after, before)
+    assert (c["gained"], c["lost"]) == (8, 1)
+    assert c["after_accuracy"] - c["before_accuracy"] == pytest.approx((8 - 1) / 100)
+    assert c["p_value"] == pytest.approx(2 * (1 + 9) / 2**9)  # 8 of 9 on one side: 0.039
+    assert paired_comparison(before, after)["p_value"] == pytest.approx(c["p_value"]), "symmetric"
+    assert paired_comparison(_report(100, [1, 2]), _report(100, [3, 4]))["p_value"] == 1.0
+    assert paired_comparison(after, after)["p_value"] == 1.0
+    with pytest.raises(ValueError, match="different drawings"):
+        paired_comparison(after, _report(99, []))
+
+
+def test_cli_evaluate_pen_against_a_baseline(capsys, mnist_dir, monkeypatch):
+    monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
+    args = ["evaluate", "--pen", "--writers", "28", "--baseline", str(MODELS / "mnist-only")]
+    assert main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    c = out["pen_baseline"]
+    assert c["after_accuracy"] == out["pen"]["accuracy"]
+    assert c["after_accuracy"] - c["before_accuracy"] == pytest.approx((c["gained"] - c["lost"]) / 250)
+    assert c["gained"] > c["lost"] and c["p_value"] < 0.05, "the pen-trained model reads writer 28 better"
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"{c['gained']} read right only after and {c['lost']} only before" in printed
 
 
 def test_cli_evaluate_pen_json(capsys, mnist_dir, monkeypatch):
