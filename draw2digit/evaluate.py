@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -445,11 +444,12 @@ def paired_comparison(after: PenReport, before: PenReport) -> dict:
     """
     if after.count != before.count:
         raise ValueError(f"the reports are on different drawings ({after.count} and {before.count})")
+    from scipy.stats import binomtest
+
     wrong_after = {i for i, _, _ in after.mistakes}
     wrong_before = {i for i, _, _ in before.mistakes}
     gained, lost = len(wrong_before - wrong_after), len(wrong_after - wrong_before)
-    n, k = gained + lost, min(gained, lost)
-    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
     return {
         "before_accuracy": before.accuracy,
         "after_accuracy": after.accuracy,
