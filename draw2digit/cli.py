@@ -294,11 +294,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result["redrawn"] = redrawn_accuracy(
             predictor, test.images, test.labels, count=args.redrawn, ablation=args.ablation, tilt=args.tilt
         )
-    if args.baseline:
+    baseline = Predictor(args.baseline) if args.baseline else None
+    if baseline is not None:
         from draw2digit.feedback import FeedbackStore
 
         result["baseline"] = compare_with_baseline(
-            predictor, Predictor(args.baseline), test, FeedbackStore(args.corrections).load()
+            predictor, baseline, test, FeedbackStore(args.corrections).load()
         )
     if args.pen or args.numbers:
         pen = pendigits.by_writers(pendigits.load_pendigits(), writers)
@@ -308,8 +309,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.pen:
         pen_report = pen_accuracy(predictor, pen, seed=args.seed)
         result["pen"] = pen_report.to_dict()
-        if args.baseline:  # the same drawings, so the two figures compare drawing by drawing
-            baseline_pen = pen_accuracy(Predictor(args.baseline), pen, seed=args.seed)
+        if baseline is not None:  # the same drawings, so the two figures compare drawing by drawing
+            baseline_pen = pen_accuracy(baseline, pen, seed=args.seed)
             result["pen_baseline"] = paired_comparison(pen_report, baseline_pen)
     if args.numbers:
         if args.numbers_from == "mnist":
