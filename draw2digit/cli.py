@@ -46,6 +46,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
     if args.scribble_crossings and (args.scribble_crossings < 0 or not args.non_digits):
         raise CLIError("--scribble-crossings shapes the non-digits: it needs --non-digits N, and 0 or more")
+    if args.outlier_loss != "class" and not args.non_digits:
+        raise CLIError("--outlier-loss says how the non-digits are learned: it needs --non-digits N")
     if args.elastic < 0 or (args.elastic and args.no_augment):
         raise CLIError(
             "--elastic is a strength of 0 or more, and part of augmentation (not with --no-augment)"
@@ -76,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_style_coverage=args.style_coverage,
         non_digits=args.non_digits,
         scribble_crossings=args.scribble_crossings,
+        outlier_loss=args.outlier_loss,
         init_from=args.init_from,
         distill_from=args.distill_from,
         distill_weight=args.distill_weight,
@@ -721,6 +724,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="only scribbles that cross themselves K times or more among the non-digits "
         "(a path crossing itself once or never is often a fair digit; 3 measured in the README)",
+    )
+    p.add_argument(
+        "--outlier-loss",
+        choices=("class", "uniform"),
+        default=train_defaults.outlier_loss,
+        help='how the non-digits are learned: an 11th class "not a digit" (default), or uniform: '
+        "ten classes, each non-digit taught a flat answer (outlier exposure as Hendrycks et al. 2019; "
+        "the rule then rests on confidence; measured in the README)",
     )
     p.add_argument(
         "--init-from",

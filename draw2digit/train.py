@@ -56,6 +56,10 @@ class TrainConfig:
     pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     scribble_crossings: int = 0  # its scribbles cross themselves at least this often (3: README, not shipped)
+    outlier_loss: str = (
+        "class"  # non-digits as an 11th class, or "uniform": ten classes, a flat answer taught
+    )
+    outlier_weight: float = 0.5  # the uniform loss's weight on non-digits (Hendrycks et al.'s lambda)
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
     distill_from: str | None = None  # keep MNIST answers close to this model's (see make_dataset)
     distill_weight: float = 0.5
@@ -266,7 +270,8 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
         card["non_digits"] = {
             "source": NON_DIGIT_SOURCE,
             "drawings": len(labels),
-            "class": NOT_A_DIGIT,
+            "class": NOT_A_DIGIT if config.outlier_loss == "class" else None,
+            "loss": config.outlier_loss,
             "scribble_crossings": crossings,
         }
     return pen, other, card
@@ -320,6 +325,7 @@ def make_dataset(
     teacher=None,
     taught: np.ndarray | None = None,
     classes: int = 10,
+    uniform_outliers: bool = False,
 ):
     """Batches of (images in [0, 1], labels), shuffled and augmented for training.
 
@@ -350,17 +356,24 @@ def make_dataset(
             return (images, *batch[1:])
 
         ds = tf.data.Dataset.zip((ds, counter)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    if teacher is None:
+    if teacher is None and not uniform_outliers:
         ds = ds.map(lambda im, y, t: (im, y))
     else:
         weight = float(config.distill_weight)
 
         def soft(im, y, t):
-            onehot = tf.one_hot(y, classes)
-            said = teacher(im, training=False)[:, :10]
-            said = tf.pad(said, [[0, 0], [0, classes - 10]])
-            w = weight * tf.cast(t, tf.float32)[:, None]
-            return im, w * said + (1.0 - w) * onehot
+            target = tf.one_hot(y, classes)  # all zeros for NOT_A_DIGIT in a ten-class model
+            if teacher is not None:
+                said = teacher(im, training=False)[:, :10]
+                said = tf.pad(said, [[0, 0], [0, classes - 10]])
+                w = weight * tf.cast(t, tf.float32)[:, None]
+                target = w * said + (1.0 - w) * target
+            if not uniform_outliers:
+                return im, target
+            outlier = tf.equal(y, NOT_A_DIGIT)
+            target = tf.where(outlier[:, None], tf.fill(tf.shape(target), 1.0 / classes), target)
+            sample_weight = tf.where(outlier, float(config.outlier_weight), 1.0)
+            return im, target, sample_weight
 
         ds = ds.map(soft)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -432,13 +445,17 @@ def _train(
             tr = Split(np.concatenate([tr.images, part.images]), np.concatenate([tr.labels, part.labels]))
             taught = np.concatenate([taught, np.zeros(len(part.labels), bool)])
 
-    classes = 11 if config.non_digits else 10
+    if config.outlier_loss not in ("class", "uniform"):
+        raise ValueError(f"outlier_loss is 'class' or 'uniform', not {config.outlier_loss!r}")
+    uniform = bool(config.non_digits) and config.outlier_loss == "uniform"
+    classes = 11 if config.non_digits and not uniform else 10
     teacher = None
     if config.distill_from:
         teacher = keras.saving.load_model(resolve_model_path(config.distill_from, ".keras"), compile=False)
         teacher.trainable = False
-    train_ds = make_dataset(tr, config, training=True, teacher=teacher, taught=taught, classes=classes)
-    val_ds = make_dataset(va, config, training=False, teacher=teacher, classes=classes)
+    kwargs = {"teacher": teacher, "classes": classes, "uniform_outliers": uniform}
+    train_ds = make_dataset(tr, config, training=True, taught=taught, **kwargs)
+    val_ds = make_dataset(va, config, training=False, **kwargs)
     steps = math.ceil(len(tr.labels) / config.batch_size)
 
     # Batch norm's moving averages span ~1/(1 - momentum) steps: keep that under a
@@ -447,7 +464,7 @@ def _train(
     model = build_model(width=config.width, dropout=config.dropout, bn_momentum=bn_momentum, classes=classes)
     if config.init_from:
         init_weights(model, config.init_from)
-    soft = teacher is not None  # soft targets: categorical loss on probability vectors
+    soft = teacher is not None or uniform  # soft targets: categorical loss on probability vectors
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(config, steps)),
         loss="categorical_crossentropy" if soft else "sparse_categorical_crossentropy",

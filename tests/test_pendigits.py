@@ -290,6 +290,11 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--style-coverage" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--scribble-crossings", "3"]) == 2
     assert "--scribble-crossings shapes the non-digits: it needs --non-digits N" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--outlier-loss", "uniform"]) == 2
+    assert (
+        "--outlier-loss says how the non-digits are learned: it needs --non-digits N"
+        in capsys.readouterr().err
+    )
     assert main(["train", "--out", str(tmp_path), "--distill-weight", "1.5"]) == 2
     assert "--distill-weight is a share between 0 and 1" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--elastic", "-3"]) == 2

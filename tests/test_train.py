@@ -101,6 +101,49 @@ def test_non_digit_scribbles_that_look_like_digits_can_be_left_out():
     assert not np.array_equal(plain.images[:30], strict.images[:30])
 
 
+def test_uniform_outlier_loss_teaches_non_digits_a_flat_answer_at_half_weight():
+    """Outlier exposure without an 11th class: non-digits get 1/10 for every digit, weighted 0.5."""
+    import tensorflow as tf
+
+    from draw2digit.train import NOT_A_DIGIT, make_dataset
+
+    labels = np.array([3, NOT_A_DIGIT, 7, NOT_A_DIGIT, 0, 1], np.uint8)
+    images = np.random.default_rng(0).integers(0, 255, (6, 28, 28), np.uint8)
+    config = TrainConfig(batch_size=6, augment=False)
+    _, target, weight = next(
+        iter(make_dataset(Split(images, labels), config, training=False, uniform_outliers=True))
+    )
+    outlier = labels == NOT_A_DIGIT
+    np.testing.assert_allclose(target.numpy()[outlier], 0.1)
+    np.testing.assert_array_equal(target.numpy()[~outlier].argmax(1), labels[~outlier])
+    np.testing.assert_allclose(target.numpy()[~outlier].max(1), 1.0)
+    np.testing.assert_allclose(weight.numpy(), np.where(outlier, 0.5, 1.0))
+
+    # With a teacher, MNIST rows still mix in its answer; the non-digits stay flat.
+    def teacher(x, training=False):
+        return tf.one_hot(tf.fill([tf.shape(x)[0]], 9), 10)
+
+    taught = np.array([True, False, False, False, True, False])
+    _, mixed, _ = next(
+        iter(
+            make_dataset(
+                Split(images, labels),
+                config,
+                training=False,
+                teacher=teacher,
+                taught=taught,
+                uniform_outliers=True,
+            )
+        )
+    )
+    np.testing.assert_allclose(mixed.numpy()[0, [3, 9]], [0.5, 0.5])
+    np.testing.assert_allclose(mixed.numpy()[outlier], 0.1)
+    np.testing.assert_allclose(mixed.numpy()[2], np.eye(10)[7])
+    # Without the option, the same rows are plain labels (the 11-class recipe).
+    _, plain = next(iter(make_dataset(Split(images, labels), config, training=False)))
+    np.testing.assert_array_equal(plain.numpy(), labels)
+
+
 @pytest.mark.slow
 def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     small = Split(mnist_test.images[:3000], mnist_test.labels[:3000])
@@ -165,6 +208,33 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     out = Predictor(tmp_path).outputs(held.images[:50] / 255.0)
     assert out.probabilities.shape == (50, 10) and out.not_digit.shape == (50,)
     np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_uniform_outlier_loss_trains_a_ten_class_model(mnist_test, tmp_path):
+    from draw2digit.predictor import Predictor
+    from tests.conftest import MODELS
+
+    small = Split(mnist_test.images[:2000], mnist_test.labels[:2000])
+    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
+    config = TrainConfig(
+        epochs=1,
+        limit=1500,
+        validation_size=300,
+        learning_rate=1e-4,
+        warmup_epochs=0,
+        non_digits=60,
+        outlier_loss="uniform",
+        init_from=str(MODELS / "mnist-only"),
+    )
+    card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
+    assert card["classes"] == 10
+    assert card["data"]["non_digits"]["loss"] == "uniform" and card["data"]["non_digits"]["class"] is None
+    assert card["test_accuracy"] > 0.97, "one gentle epoch from the MNIST-only weights keeps MNIST"
+    out = Predictor(tmp_path).outputs(held.images[:20] / 255.0)
+    assert out.probabilities.shape == (20, 10) and out.not_digit is None
+    with pytest.raises(ValueError, match="outlier_loss is 'class' or 'uniform'"):
+        train(TrainConfig(non_digits=6, outlier_loss="flat"), tmp_path / "x", verbose=0, train_split=small)
 
 
 def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with():
