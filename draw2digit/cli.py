@@ -42,6 +42,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--distill-weight is a share between 0 and 1, not {args.distill_weight}")
     if args.pen_writers and not args.pen_copies:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
+    if args.pen_perturb != 1.0 and (args.pen_perturb < 0 or not args.pen_copies):
+        raise CLIError("--pen-perturb bends the pen digits' strokes: it needs --pen-copies N, and 0 or more")
     if args.style_coverage and not args.pen_copies:
         raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
     if args.scribble_crossings and (args.scribble_crossings < 0 or not args.non_digits):
@@ -76,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_copies=args.pen_copies,
         pen_writers=_writers(args.pen_writers, "--pen-writers") if args.pen_writers else None,
         pen_style_coverage=args.style_coverage,
+        pen_perturb=args.pen_perturb,
         non_digits=args.non_digits,
         scribble_crossings=args.scribble_crossings,
         outlier_loss=args.outlier_loss,
@@ -704,6 +707,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHO",
         help="whose pen digits: fit (default, 16 writers), all (30: the model to ship, then no writer is "
         "held out) or writer numbers like 1,2,3",
+    )
+    p.add_argument(
+        "--pen-perturb",
+        type=float,
+        default=train_defaults.pen_perturb,
+        metavar="S",
+        help="how far each pen copy's strokes are bent and jittered (pendigits.perturb; default %(default)s, "
+        "0 = the writer's own trace, only resampled)",
     )
     p.add_argument(
         "--style-coverage",

@@ -307,13 +307,20 @@ def restyle(digit: PenDigit, rng: np.random.Generator) -> PenDigit:
 
 
 def render_training_set(
-    digits: Sequence[PenDigit], copies: int, seed: int, *, canvas: int = 140, style_coverage: bool = False
+    digits: Sequence[PenDigit],
+    copies: int,
+    seed: int,
+    *,
+    canvas: int = 140,
+    style_coverage: bool = False,
+    strength: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``copies`` augmented drawings of each digit, preprocessed exactly as the server does.
 
     Returns (images uint8 (n, 28, 28), labels uint8). ``style_coverage`` adds
-    :func:`restyle`'s variants. A small canvas keeps this fast; the preprocessing
-    rescales every drawing to MNIST's framing anyway.
+    :func:`restyle`'s variants; ``strength`` scales :func:`perturb`'s warp and jitter.
+    A small canvas keeps this fast; the preprocessing rescales every drawing to
+    MNIST's framing anyway.
     """
     from draw2digit.preprocess import preprocess
 
@@ -322,7 +329,7 @@ def render_training_set(
     for _ in range(copies):
         for d in digits:
             written = restyle(d, rng) if style_coverage else d
-            drawing = draw_pen_digit(perturb(written, rng), random_style(rng, canvas), canvas)
+            drawing = draw_pen_digit(perturb(written, rng, strength), random_style(rng, canvas), canvas)
             p = preprocess(drawing)
             if p.blank:
                 continue

@@ -54,6 +54,7 @@ class TrainConfig:
     pen_copies: int = 0  # augmented canvas drawings of each real pen digit of the fit writers
     pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
     pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
+    pen_perturb: float = 1.0  # pendigits.perturb's strength: how far each copy's strokes are bent
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     scribble_crossings: int = 0  # its scribbles cross themselves at least this often (3: README, not shipped)
     outlier_loss: str = (
@@ -189,8 +190,8 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     if kind == "pen":
         from draw2digit.pendigits import render_training_set
 
-        digits, copies, style_coverage = payload
-        return render_training_set(digits, copies, seed, style_coverage=style_coverage)
+        digits, copies, style_coverage, strength = payload
+        return render_training_set(digits, copies, seed, style_coverage=style_coverage, strength=strength)
     from draw2digit.preprocess import preprocess
     from draw2digit.synthetic import non_digit_drawings
 
@@ -221,9 +222,10 @@ def _rendered(
         with np.load(path) as f:
             return f["images"], f["labels"]
     if kind == "pen":
-        digits, copies, style_coverage = payload
+        digits, copies, style_coverage, strength = payload
         chunks = [
-            ("pen", (digits[i::workers], copies, style_coverage), seed * 100 + i) for i in range(workers)
+            ("pen", (digits[i::workers], copies, style_coverage, strength), seed * 100 + i)
+            for i in range(workers)
         ]
     else:
         count, crossings = payload
@@ -246,8 +248,10 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
         writers = tuple(config.pen_writers or pendigits.FIT_WRITERS)
         digits = pendigits.by_writers(pendigits.load_pendigits(), writers)
         style = config.pen_style_coverage
+        strength = config.pen_perturb
         key = f"{writers}|{config.pen_copies}" + ("|style" if style else "")
-        images, labels = _rendered("pen", (digits, config.pen_copies, style), key, config.seed)
+        key += f"|perturb{strength}" if strength != 1.0 else ""  # the old key at the default
+        images, labels = _rendered("pen", (digits, config.pen_copies, style, strength), key, config.seed)
         pen = Split(images, labels)
         card["pen_digits"] = {
             "dataset": "UCI Pen-Based Recognition of Handwritten Digits (pendigits-orig.tra), "
@@ -261,6 +265,7 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             "augmented_drawings": len(labels),
             "copies_per_digit": config.pen_copies,
             "style_coverage": config.pen_style_coverage,
+            "perturb_strength": strength,
         }
     if config.non_digits:
         crossings = config.scribble_crossings

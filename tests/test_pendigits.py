@@ -127,6 +127,21 @@ def test_random_styles_and_perturbations_are_seeded_and_vary(pen_digits):
     )
 
 
+def test_perturb_strength_bends_the_strokes_further_and_zero_keeps_the_trace(pen_digits):
+    """The same draws at each strength: 0 only resamples the writer's points, 2 moves them twice as far."""
+    digits = pendigits.by_writers(pen_digits, [1])[:40]
+    images = {
+        s: pendigits.render_training_set(digits, 1, seed=3, strength=s)[0].astype(float)
+        for s in (0.0, 1.0, 2.0)
+    }
+    moved = {s: np.abs(images[s] - images[0.0]).mean() for s in (1.0, 2.0)}
+    assert 0 < moved[1.0] < moved[2.0]
+    d = digits[0]
+    kept = pendigits.perturb(d, np.random.default_rng(0), 0.0)
+    original = {tuple(p) for st in d.strokes for p in st}
+    assert {tuple(p) for st in kept.strokes for p in st} <= original, "no point moved, some may be dropped"
+
+
 def _stem(label: int) -> pendigits.PenDigit:
     """A bare vertical stroke (a plain 1, or a 7's stem for the crossbar), y down."""
     return pendigits.PenDigit(label, 1, 0, (np.array([[250, 50], [250, 450]], np.float32),))
@@ -290,6 +305,10 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--style-coverage" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--scribble-crossings", "3"]) == 2
     assert "--scribble-crossings shapes the non-digits: it needs --non-digits N" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--pen-perturb", "2"]) == 2
+    assert "--pen-perturb bends the pen digits' strokes: it needs --pen-copies N" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-perturb", "-1"]) == 2
+    assert "0 or more" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--outlier-loss", "uniform"]) == 2
     assert (
         "--outlier-loss says how the non-digits are learned: it needs --non-digits N"

@@ -144,6 +144,19 @@ def test_uniform_outlier_loss_teaches_non_digits_a_flat_answer_at_half_weight():
     np.testing.assert_array_equal(plain.numpy(), labels)
 
 
+def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
+    from draw2digit.train import extra_training_data
+
+    base = TrainConfig(pen_copies=1, pen_writers=(1,))
+    pen, _, card = extra_training_data(base)
+    bent, _, bent_card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,), pen_perturb=2.0))
+    assert (
+        card["pen_digits"]["perturb_strength"] == 1.0 and bent_card["pen_digits"]["perturb_strength"] == 2.0
+    )
+    np.testing.assert_array_equal(pen.labels, bent.labels)
+    assert not np.array_equal(pen.images, bent.images)
+
+
 @pytest.mark.slow
 def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     small = Split(mnist_test.images[:3000], mnist_test.labels[:3000])
