@@ -204,6 +204,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from draw2digit.calibration import CalibrationConfig, run_calibration, save_calibration
     from draw2digit.predictor import Predictor
 
+    if not 0.0 < args.max_false_rejection < 1.0:
+        raise CLIError(
+            f"--max-false-rejection is a share of real digits between 0 and 1 (0.01 = 1 %), "
+            f"not {args.max_false_rejection}"
+        )
     predictor = Predictor(args.model)
     config = CalibrationConfig(args.non_digits, args.fit_images, args.max_false_rejection, args.seed)
     report, gaussians = run_calibration(predictor, config)
@@ -226,7 +231,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"{100 * ece['pen_heldout_writers_after']:.2f} % after"
     )
     print(
-        f"\nRejection rules, each threshold set so at most {100 * args.max_false_rejection:.1f} % "
+        f"\nRejection rules, each threshold set so at most {100 * args.max_false_rejection:g} % "
         "of MNIST validation digits and of the tuning writers' pen digits are rejected.\n"
         f"Checked on the MNIST test set, {n['pen_heldout_writers']} pen digits of held-out writers, "
         f"and {n['non_digits_check']} non-digits from generators, glyphs, fonts and shapes not used "
@@ -816,7 +821,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = calibrate_defaults
     p.add_argument("--non-digits", type=int, default=c.non_digits, metavar="N", help="non-digits per family")
     p.add_argument(
-        "--max-false-rejection", type=float, default=c.max_false_rejection, help="share of digits rejected"
+        "--max-false-rejection",
+        type=float,
+        default=c.max_false_rejection,
+        metavar="SHARE",
+        help="the most real digits a rule may reject, of MNIST validation and of the tuning writers' pen "
+        "digits (default %(default)s: 1 %%; lower keeps more real digits and rejects fewer non-digits)",
     )
     p.add_argument(
         "--fit-images", type=int, default=c.fit_images, help="MNIST images for the class Gaussians"

@@ -252,13 +252,27 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
         (odd, labels),
     )
     report["pen_writers"] = {"tuning": [], "heldout": [], "heldout_seen_in_training": []}
-    monkeypatch.setattr(calibration, "run_calibration", lambda predictor, config: (report, None))
-    assert main(["calibrate", "--out", str(tmp_path)]) == 0
+    budgets = []
+    monkeypatch.setattr(
+        calibration,
+        "run_calibration",
+        lambda predictor, config: budgets.append(config.max_false_rejection) or (report, None),
+    )
+    assert main(["calibrate", "--out", str(tmp_path), "--max-false-rejection", "0.0025"]) == 0
     out = capsys.readouterr().out
+    assert budgets == [0.0025] and "each threshold set so at most 0.25 % of MNIST" in out
     listed = out.split("lets through most")[1].split("\n\n")[0].strip().splitlines()[1:]
     assert len(listed) == 1 and " ".join(listed[0].split()) == "shape: hexagon 0 % rejected of 30, read as 0"
     saved = json.loads((tmp_path / "calibration.json").read_text())
     assert saved["rules"]["not_digit_class"]["non_digits_passed"][0]["drawing"] == "shape: hexagon"
+    for bad in ("0", "1.5", "-0.01"):
+        assert main(["calibrate", "--out", str(tmp_path), "--max-false-rejection", bad]) == 2
+        err = capsys.readouterr().err
+        assert (
+            "--max-false-rejection is a share of real digits between 0 and 1" in err
+            and "Traceback" not in err
+        )
+    assert budgets == [0.0025], "refused before any work"
 
 
 @pytest.mark.parametrize("learned, expected", [({"scribble_crossings": 3}, 3), (None, 0)])
