@@ -23,6 +23,8 @@ import numpy as np
 CALIBRATION_FILE = "calibration.json"
 FEATURES_FILE = "calibration_features.npz"  # class means and shared precision, for "mahalanobis"
 RULES = ("max_probability", "entropy", "mahalanobis", "not_digit_class")
+# Other false-rejection budgets the chosen rule is measured at: what a stricter or looser threshold trades.
+BUDGETS = (0.0025, 0.005, 0.01, 0.02)
 REASONS = {
     "max_probability": "the model is not confident it is any digit",
     "entropy": "the model's answer is spread over several digits",
@@ -220,7 +222,42 @@ def calibrate(
     best = max(rules, key=lambda r: report["rules"][r]["non_digit_rejection_fit"])
     report["rule"] = best
     report["threshold"] = report["rules"][best]["threshold"]
+    budgets = sorted({*BUDGETS, max_false_rejection})
+    report["budgets"] = _budgets(
+        best, budgets, everything, list(digits_fit), non_digits_fit, non_digits_check, t, gaussians
+    )
     return report
+
+
+def _budgets(
+    rule, budgets, everything, fit_names, non_digits_fit, non_digits_check, t, gaussians
+) -> list[dict]:
+    """The chosen rule at each of :data:`BUDGETS` (and the budget asked for).
+
+    One threshold serves two aims that pull apart: keeping real digits and catching
+    non-digits. The rates at other budgets show what moving it would trade.
+    """
+    scores = {name: _rule_scores(rule, out, t, gaussians) for name, (out, _) in everything.items()}
+    fit_nd = _rule_scores(rule, non_digits_fit[0], t, gaussians)
+    check_nd = _rule_scores(rule, non_digits_check[0], t, gaussians)
+    rows = []
+    for budget in budgets:
+        threshold = min(float(np.quantile(scores[name], budget)) for name in fit_names)
+        kept = {name: s >= threshold for name, s in scores.items()}
+        rows.append(
+            {
+                "max_false_rejection": budget,
+                "threshold": threshold,
+                "false_rejection": {name: float((~k).mean()) for name, k in kept.items()},
+                "accuracy_kept": {
+                    name: float(((out.probabilities.argmax(1) == labels) & kept[name]).mean())
+                    for name, (out, labels) in everything.items()
+                },
+                "non_digit_rejection_fit": float((fit_nd < threshold).mean()),
+                "non_digit_rejection": float((check_nd < threshold).mean()),
+            }
+        )
+    return rows
 
 
 def _rates_by(rejected: np.ndarray, groups: list[str]) -> dict[str, float]:

@@ -200,6 +200,27 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- calibrate
 
 
+def _print_budgets(report: dict) -> None:
+    rows = report.get("budgets") or []
+    if not rows:
+        return
+    print(
+        f"\nThe chosen rule ({report['rule']}) at other budgets (draw2digit calibrate --max-false-rejection "
+        "SHARE): a lower one keeps more real digits and rejects fewer non-digits."
+    )
+    print(
+        f"  {'budget':>8}{'pen right, rule on':>20}{'pen rej.':>10}{'MNIST rej.':>12}{'non-digits rej.':>17}"
+    )
+    for row in rows:
+        fr, kept = row["false_rejection"], row["accuracy_kept"]
+        mark = "   (this calibration)" if row["max_false_rejection"] == report["max_false_rejection"] else ""
+        print(
+            f"  {100 * row['max_false_rejection']:>7g}%{100 * kept['pen_heldout_writers']:>19.2f}%"
+            f"{100 * fr['pen_heldout_writers']:>9.2f}%{100 * fr['mnist_test']:>11.2f}%"
+            f"{100 * row['non_digit_rejection']:>16.1f}%{mark}"
+        )
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from draw2digit.calibration import CalibrationConfig, run_calibration, save_calibration
     from draw2digit.predictor import Predictor
@@ -256,6 +277,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         for p in passed:
             rate = f"{100 * p['rejected']:>5.0f} % rejected of {p['count']:>4}"
             print(f"  {p['drawing']:<24}{rate}, read as {p['read_as']}")
+    _print_budgets(report)
     if report["pen_writers"]["heldout_seen_in_training"]:
         print(
             f"\nNOTE: this model trained on the held-out writers "

@@ -78,6 +78,35 @@ def test_threshold_keeps_every_fit_set_under_the_false_rejection_bound(rng):
     assert fr["pen_tuning_writers"] <= 0.02 and fr["mnist_validation"] == 0.0
 
 
+def test_the_chosen_rule_is_measured_at_other_budgets(rng):
+    """A stricter budget keeps more real digits and catches fewer non-digits; the asked one is the rule's."""
+    n = 2000
+    labels = rng.integers(0, 10, n)
+    digits = outputs(np.eye(10)[labels] * 0.9 + 0.01, rng.beta(1, 8, n))  # some real digits look odd
+    odd = outputs(np.eye(10)[np.zeros(400, int)] * 0.9 + 0.01, rng.beta(4, 2, 400))  # overlapping scores
+    report = calibrate(
+        {"mnist_validation": (digits, labels), "pen_tuning_writers": (digits, labels)},
+        {"mnist_test": (digits, labels), "pen_heldout_writers": (digits, labels)},
+        (odd, ["shape: star"] * 400),
+        (odd, ["shape: star"] * 400),
+        max_false_rejection=0.03,
+    )
+    rows = report["budgets"]
+    assert [r["max_false_rejection"] for r in rows] == [0.0025, 0.005, 0.01, 0.02, 0.03]
+    asked = rows[-1]
+    chosen = report["rules"][report["rule"]]
+    assert asked["threshold"] == report["threshold"] == chosen["threshold"]
+    assert asked["non_digit_rejection"] == chosen["non_digit_rejection"]
+    assert asked["false_rejection"] == chosen["false_rejection"]
+    assert asked["accuracy_kept"] == chosen["accuracy_kept"]
+    for row in rows:
+        assert row["false_rejection"]["pen_tuning_writers"] <= row["max_false_rejection"] + 1 / n
+    rejected = [r["non_digit_rejection"] for r in rows]
+    kept = [r["accuracy_kept"]["pen_heldout_writers"] for r in rows]
+    assert rejected == sorted(rejected) and rejected[0] < rejected[-1]
+    assert kept == sorted(kept, reverse=True) and kept[0] > kept[-1]
+
+
 def test_non_digit_drawings_are_seeded_and_varied():
     a = non_digit_drawings(9, seed=3)
     b = non_digit_drawings(9, seed=3)
@@ -261,6 +290,9 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
     assert main(["calibrate", "--out", str(tmp_path), "--max-false-rejection", "0.0025"]) == 0
     out = capsys.readouterr().out
     assert budgets == [0.0025] and "each threshold set so at most 0.25 % of MNIST" in out
+    table = out.split("at other budgets")[1].split("\n\n")[0].strip().splitlines()[2:]
+    assert [line.split()[0] for line in table] == ["0.25%", "0.5%", "1%", "2%"]
+    assert [line.endswith("(this calibration)") for line in table] == [False, False, True, False]
     listed = out.split("lets through most")[1].split("\n\n")[0].strip().splitlines()[1:]
     assert len(listed) == 1 and " ".join(listed[0].split()) == "shape: hexagon 0 % rejected of 30, read as 0"
     saved = json.loads((tmp_path / "calibration.json").read_text())
