@@ -436,6 +436,8 @@ def _train(
     from draw2digit.evaluate import evaluate_arrays
     from draw2digit.model import build_model
 
+    if config.outlier_loss not in ("class", "uniform"):  # before any work
+        raise ValueError(f"outlier_loss is 'class' or 'uniform', not {config.outlier_loss!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seeds(config.seed)
@@ -450,8 +452,6 @@ def _train(
             tr = Split(np.concatenate([tr.images, part.images]), np.concatenate([tr.labels, part.labels]))
             taught = np.concatenate([taught, np.zeros(len(part.labels), bool)])
 
-    if config.outlier_loss not in ("class", "uniform"):
-        raise ValueError(f"outlier_loss is 'class' or 'uniform', not {config.outlier_loss!r}")
     uniform = bool(config.non_digits) and config.outlier_loss == "uniform"
     classes = 11 if config.non_digits and not uniform else 10
     teacher = None

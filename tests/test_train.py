@@ -181,6 +181,15 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     assert not (tmp_path / "backup").exists()
 
 
+def _one_gentle_epoch(mnist_test, tmp_path, **config):
+    """One epoch at a low rate on 1,500 MNIST images: the card, and the 1,000 images it was tested on."""
+    small = Split(mnist_test.images[:2000], mnist_test.labels[:2000])
+    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
+    settings = {"epochs": 1, "limit": 1500, "validation_size": 300, "learning_rate": 1e-4, "warmup_epochs": 0}
+    card = train(TrainConfig(**settings, **config), tmp_path, verbose=0, train_split=small, test_split=held)
+    return card, held
+
+
 @pytest.mark.slow
 def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     """The shipped recipe in miniature: MNIST + real pen digits + an eleventh class, from a teacher."""
@@ -189,14 +198,9 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     from draw2digit.predictor import Predictor
     from tests.conftest import MODELS
 
-    small = Split(mnist_test.images[:2000], mnist_test.labels[:2000])
-    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
-    config = TrainConfig(
-        epochs=1,
-        limit=1500,
-        validation_size=300,
-        learning_rate=1e-4,
-        warmup_epochs=0,
+    card, held = _one_gentle_epoch(
+        mnist_test,
+        tmp_path,
         pen_copies=1,
         pen_writers=(1,),
         non_digits=60,
@@ -204,7 +208,6 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
         distill_from=str(MODELS),
         quantize=True,
     )
-    card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
     assert card["classes"] == 11
     assert read_model_card(tmp_path)["litert_weights"].startswith("int8"), "served with int8 weights"
     floating = MODELS / "mnist-only"  # the same width with float weights (the shipped copy is int8 itself)
@@ -228,26 +231,16 @@ def test_uniform_outlier_loss_trains_a_ten_class_model(mnist_test, tmp_path):
     from draw2digit.predictor import Predictor
     from tests.conftest import MODELS
 
-    small = Split(mnist_test.images[:2000], mnist_test.labels[:2000])
-    held = Split(mnist_test.images[9000:], mnist_test.labels[9000:])
-    config = TrainConfig(
-        epochs=1,
-        limit=1500,
-        validation_size=300,
-        learning_rate=1e-4,
-        warmup_epochs=0,
-        non_digits=60,
-        outlier_loss="uniform",
-        init_from=str(MODELS / "mnist-only"),
+    card, held = _one_gentle_epoch(
+        mnist_test, tmp_path, non_digits=60, outlier_loss="uniform", init_from=str(MODELS / "mnist-only")
     )
-    card = train(config, tmp_path, verbose=0, train_split=small, test_split=held)
     assert card["classes"] == 10
     assert card["data"]["non_digits"]["loss"] == "uniform" and card["data"]["non_digits"]["class"] is None
     assert card["test_accuracy"] > 0.97, "one gentle epoch from the MNIST-only weights keeps MNIST"
     out = Predictor(tmp_path).outputs(held.images[:20] / 255.0)
     assert out.probabilities.shape == (20, 10) and out.not_digit is None
     with pytest.raises(ValueError, match="outlier_loss is 'class' or 'uniform'"):
-        train(TrainConfig(non_digits=6, outlier_loss="flat"), tmp_path / "x", verbose=0, train_split=small)
+        train(TrainConfig(non_digits=6, outlier_loss="flat"), tmp_path / "x", verbose=0, train_split=held)
 
 
 def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with():
