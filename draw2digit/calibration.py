@@ -201,63 +201,46 @@ def calibrate(
         if (r != "mahalanobis" or (gaussians is not None and out0.features is not None))
         and (r != "not_digit_class" or out0.not_digit is not None)
     ]
+    fit_names = list(digits_fit)
+    scored = {}
     for rule in rules:
-        scores = {name: _rule_scores(rule, out, t, gaussians) for name, (out, _) in everything.items()}
-        threshold = min(float(np.quantile(scores[name], max_false_rejection)) for name in digits_fit)
-        entry: dict = {"threshold": threshold, "false_rejection": {}, "accuracy_kept": {}}
-        for name, (out, labels) in everything.items():
-            kept = scores[name] >= threshold
-            entry["false_rejection"][name] = float((~kept).mean())
-            entry["accuracy_kept"][name] = float(((out.probabilities.argmax(1) == labels) & kept).mean())
-        fit_out, _ = non_digits_fit
-        entry["non_digit_rejection_fit"] = float(
-            (_rule_scores(rule, fit_out, t, gaussians) < threshold).mean()
+        scored[rule] = (
+            {name: _rule_scores(rule, out, t, gaussians) for name, (out, _) in everything.items()},
+            _rule_scores(rule, non_digits_fit[0], t, gaussians),
+            _rule_scores(rule, non_digits_check[0], t, gaussians),
         )
+        entry, rejected = _rates_at(max_false_rejection, *scored[rule], everything, fit_names)
         check_out, labels = non_digits_check
-        rejected = _rule_scores(rule, check_out, t, gaussians) < threshold
-        entry["non_digit_rejection"] = float(rejected.mean())
         entry["non_digit_rejection_by_kind"] = _rates_by(rejected, [label.split(": ")[0] for label in labels])
         entry["non_digits_passed"] = _passed(rejected, labels, check_out.probabilities)
         report["rules"][rule] = entry
     best = max(rules, key=lambda r: report["rules"][r]["non_digit_rejection_fit"])
     report["rule"] = best
     report["threshold"] = report["rules"][best]["threshold"]
-    budgets = sorted({*BUDGETS, max_false_rejection})
-    report["budgets"] = _budgets(
-        best, budgets, everything, list(digits_fit), non_digits_fit, non_digits_check, t, gaussians
-    )
+    # One threshold serves two aims that pull apart, keeping real digits and catching non-digits:
+    # the chosen rule at other budgets shows what moving it would trade.
+    report["budgets"] = [
+        {"max_false_rejection": b, **_rates_at(b, *scored[best], everything, fit_names)[0]}
+        for b in sorted({*BUDGETS, max_false_rejection})
+    ]
     return report
 
 
-def _budgets(
-    rule, budgets, everything, fit_names, non_digits_fit, non_digits_check, t, gaussians
-) -> list[dict]:
-    """The chosen rule at each of :data:`BUDGETS` (and the budget asked for).
-
-    One threshold serves two aims that pull apart: keeping real digits and catching
-    non-digits. The rates at other budgets show what moving it would trade.
-    """
-    scores = {name: _rule_scores(rule, out, t, gaussians) for name, (out, _) in everything.items()}
-    fit_nd = _rule_scores(rule, non_digits_fit[0], t, gaussians)
-    check_nd = _rule_scores(rule, non_digits_check[0], t, gaussians)
-    rows = []
-    for budget in budgets:
-        threshold = min(float(np.quantile(scores[name], budget)) for name in fit_names)
-        kept = {name: s >= threshold for name, s in scores.items()}
-        rows.append(
-            {
-                "max_false_rejection": budget,
-                "threshold": threshold,
-                "false_rejection": {name: float((~k).mean()) for name, k in kept.items()},
-                "accuracy_kept": {
-                    name: float(((out.probabilities.argmax(1) == labels) & kept[name]).mean())
-                    for name, (out, labels) in everything.items()
-                },
-                "non_digit_rejection_fit": float((fit_nd < threshold).mean()),
-                "non_digit_rejection": float((check_nd < threshold).mean()),
-            }
-        )
-    return rows
+def _rates_at(budget, scores, fit_nd, check_nd, everything, fit_names) -> tuple[dict, np.ndarray]:
+    """A rule's threshold for ``budget`` and its rates there; and which check non-digits it rejects."""
+    threshold = min(float(np.quantile(scores[name], budget)) for name in fit_names)
+    kept = {name: s >= threshold for name, s in scores.items()}
+    rates = {
+        "threshold": threshold,
+        "false_rejection": {name: float((~k).mean()) for name, k in kept.items()},
+        "accuracy_kept": {
+            name: float(((out.probabilities.argmax(1) == labels) & kept[name]).mean())
+            for name, (out, labels) in everything.items()
+        },
+        "non_digit_rejection_fit": float((fit_nd < threshold).mean()),
+        "non_digit_rejection": float((check_nd < threshold).mean()),
+    }
+    return rates, check_nd < threshold
 
 
 def _rates_by(rejected: np.ndarray, groups: list[str]) -> dict[str, float]:
