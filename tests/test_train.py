@@ -268,7 +268,13 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
             assert config[key] == getattr(args, key), (folder, key)
         assert is_quantized(card) == args.quantize, folder
         assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
-        assert config.get("elastic", 0.0) == args.elastic, folder  # cards older than the option: off
+        # Cards older than an option lack its key: they were trained with its default.
+        assert config.get("elastic", 0.0) == args.elastic, folder
+        assert config.get("pen_perturb", 1.0) == args.pen_perturb, folder
+        assert config.get("pen_style_coverage", False) == args.style_coverage, folder
+        assert config.get("scribble_crossings", 0) == args.scribble_crossings, folder
+        assert config.get("outlier_loss", "class") == args.outlier_loss, folder
+        assert config["distill_weight"] == args.distill_weight, folder
         assert card["data"]["pen_digits"]["writers"] == list(writers), folder
 
 
