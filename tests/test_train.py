@@ -251,8 +251,10 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
     from draw2digit import pendigits
     from draw2digit.artifacts import is_quantized
     from draw2digit.cli import build_parser
+    from draw2digit.train import TrainConfig
     from tests.conftest import MODELS, ROOT
 
+    defaults = TrainConfig()
     makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     recipe = re.search(r"^RECIPE = (.+)$", makefile, re.M).group(1)
     for folder, target, writers in (
@@ -269,12 +271,15 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
         assert is_quantized(card) == args.quantize, folder
         assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
         # Cards older than an option lack its key: they were trained with its default.
-        assert config.get("elastic", 0.0) == args.elastic, folder
-        assert config.get("pen_perturb", 1.0) == args.pen_perturb, folder
-        assert config.get("pen_style_coverage", False) == args.style_coverage, folder
-        assert config.get("scribble_crossings", 0) == args.scribble_crossings, folder
-        assert config.get("outlier_loss", "class") == args.outlier_loss, folder
-        assert config["distill_weight"] == args.distill_weight, folder
+        for key, flag in (
+            ("elastic", "elastic"),
+            ("pen_perturb", "pen_perturb"),
+            ("pen_style_coverage", "style_coverage"),
+            ("scribble_crossings", "scribble_crossings"),
+            ("outlier_loss", "outlier_loss"),
+            ("distill_weight", "distill_weight"),
+        ):
+            assert config.get(key, getattr(defaults, key)) == getattr(args, flag), (folder, key)
         assert card["data"]["pen_digits"]["writers"] == list(writers), folder
 
 
