@@ -33,6 +33,24 @@ def _refuse_overwrite(out: Path, force: bool) -> None:
         raise CLIError(f"{out / MODEL_FILE} exists; pass --force to overwrite it or choose another --out")
 
 
+def _class_weights(text: str) -> tuple[tuple[int, float], ...]:
+    """``7:3,9:2`` -> ((7, 3.0), (9, 2.0)), or a CLIError that shows the expected form."""
+    pairs = []
+    for part in text.split(","):
+        digit, _, weight = part.strip().partition(":")
+        try:
+            pair = (int(digit), float(weight))
+        except ValueError:
+            pair = None
+        if pair is None or not (0 <= pair[0] <= 9 and pair[1] > 0) or pair[0] in dict(pairs):
+            raise CLIError(
+                f"--mnist-class-weights takes digit:weight pairs like 7:3,9:2 (each digit 0-9 once, "
+                f"weights over 0), not {text!r}"
+            )
+        pairs.append(pair)
+    return tuple(pairs)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from draw2digit.artifacts import CARD_FILE, MODEL_FILE
     from draw2digit.train import TrainConfig, train
@@ -54,6 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(
             "--elastic is a strength of 0 or more, and part of augmentation (not with --no-augment)"
         )
+    class_weights = _class_weights(args.mnist_class_weights) if args.mnist_class_weights else ()
     if args.init_from:
         from draw2digit.artifacts import read_model_card, resolve_model_path
 
@@ -85,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         distill_from=args.distill_from,
         distill_weight=args.distill_weight,
+        mnist_class_weights=class_weights,
         quantize=args.quantize,
     )
     print(f"Training into {out} with {config}", flush=True)
@@ -742,6 +762,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how far each pen copy's strokes are bent and jittered (pendigits.perturb; default %(default)s, "
         "0 = the writer's own trace, only resampled)",
+    )
+    p.add_argument(
+        "--mnist-class-weights",
+        metavar="D:W,...",
+        help="MNIST training images of these digits count W times in the loss, like 7:3,9:3 (default: 1)",
     )
     p.add_argument(
         "--style-coverage",

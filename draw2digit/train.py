@@ -62,6 +62,7 @@ class TrainConfig:
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
     distill_from: str | None = None  # keep MNIST answers close to this model's (see make_dataset)
     distill_weight: float = 0.5
+    mnist_class_weights: tuple[tuple[int, float], ...] = ()  # (digit, weight): its MNIST rows' loss weight
     quantize: bool = False  # serve int8 weights (artifacts.save_model): faster, a few drawings apart
     extra: dict = field(default_factory=dict)
 
@@ -329,6 +330,7 @@ def make_dataset(
     taught: np.ndarray | None = None,
     classes: int = 10,
     uniform_outliers: bool = False,
+    row_weights: np.ndarray | None = None,
 ):
     """Batches of (images in [0, 1], labels), shuffled and augmented for training.
 
@@ -336,17 +338,20 @@ def make_dataset(
     targets: for the rows marked in ``taught``, ``config.distill_weight`` of the
     target is the teacher's answer on the same augmented image, the rest the true
     label. Learning new drawings then does not forget the old ones (Li and Hoiem,
-    "Learning without Forgetting", 2016).
+    "Learning without Forgetting", 2016). ``row_weights`` scale each row's loss
+    (``TrainConfig.mnist_class_weights``): the batches then carry a sample weight.
     """
     tf = import_tensorflow()
 
     x = split.images[..., None]
     flags = np.zeros(len(split.labels), bool) if taught is None else taught
-    ds = tf.data.Dataset.from_tensor_slices((x, split.labels.astype("int32"), flags))
+    weighted = row_weights is not None
+    weights = np.ones(len(split.labels), np.float32) if row_weights is None else row_weights
+    ds = tf.data.Dataset.from_tensor_slices((x, split.labels.astype("int32"), flags, weights))
     if training:
         ds = ds.shuffle(len(split.labels), seed=config.seed, reshuffle_each_iteration=True)
     ds = ds.batch(config.batch_size)
-    ds = ds.map(lambda im, y, t: (tf.cast(im, tf.float32) / 255.0, y, t))
+    ds = ds.map(lambda im, y, t, w: (tf.cast(im, tf.float32) / 255.0, y, t, w))
     if training and config.augment:
         counter = tf.data.Dataset.counter(start=config.seed * 1_000_003)
 
@@ -360,11 +365,11 @@ def make_dataset(
 
         ds = tf.data.Dataset.zip((ds, counter)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     if teacher is None and not uniform_outliers:
-        ds = ds.map(lambda im, y, t: (im, y))
+        ds = ds.map(lambda im, y, t, w: (im, y, w) if weighted else (im, y))
     else:
         weight = float(config.distill_weight)
 
-        def soft(im, y, t):
+        def soft(im, y, t, row_weight):
             target = tf.one_hot(y, classes)  # all zeros for NOT_A_DIGIT in a ten-class model
             if teacher is not None:
                 said = teacher(im, training=False)[:, :10]
@@ -372,14 +377,26 @@ def make_dataset(
                 w = weight * tf.cast(t, tf.float32)[:, None]
                 target = w * said + (1.0 - w) * target
             if not uniform_outliers:
-                return im, target
+                return (im, target, row_weight) if weighted else (im, target)
             outlier = tf.equal(y, NOT_A_DIGIT)
             target = tf.where(outlier[:, None], tf.fill(tf.shape(target), 1.0 / classes), target)
-            sample_weight = tf.where(outlier, float(config.outlier_weight), 1.0)
+            sample_weight = tf.where(outlier, float(config.outlier_weight), 1.0) * row_weight
             return im, target, sample_weight
 
         ds = ds.map(soft)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def mnist_row_weights(labels: np.ndarray, mnist_rows: int, config: TrainConfig) -> np.ndarray:
+    """Each training row's weight in the loss: ``config.mnist_class_weights`` on the first
+    ``mnist_rows`` (MNIST's), 1 elsewhere. Where MNIST and the pen writers draw one shape as two
+    digits (a 7 with a short bar, a 1 with a flag), this says which side the network should lean to."""
+    weights = np.ones(len(labels), np.float32)
+    for digit, weight in config.mnist_class_weights:
+        if not (0 <= int(digit) <= 9 and weight > 0):
+            raise ValueError(f"mnist_class_weights: a digit 0-9 and a weight over 0, not ({digit}, {weight})")
+        weights[:mnist_rows][labels[:mnist_rows] == int(digit)] = weight
+    return weights
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
@@ -457,7 +474,10 @@ def _train(
         teacher = keras.saving.load_model(resolve_model_path(config.distill_from, ".keras"), compile=False)
         teacher.trainable = False
     kwargs = {"teacher": teacher, "classes": classes, "uniform_outliers": uniform}
-    train_ds = make_dataset(tr, config, training=True, taught=taught, **kwargs)
+    row_weights = None
+    if config.mnist_class_weights:
+        row_weights = mnist_row_weights(tr.labels, mnist_train_images, config)
+    train_ds = make_dataset(tr, config, training=True, taught=taught, row_weights=row_weights, **kwargs)
     val_ds = make_dataset(va, config, training=False, **kwargs)
     steps = math.ceil(len(tr.labels) / config.batch_size)
 

@@ -144,6 +144,47 @@ def test_uniform_outlier_loss_teaches_non_digits_a_flat_answer_at_half_weight():
     np.testing.assert_array_equal(plain.numpy(), labels)
 
 
+def test_mnist_class_weights_weigh_only_mnist_rows_of_those_digits():
+    import tensorflow as tf
+
+    from draw2digit.train import NOT_A_DIGIT, make_dataset, mnist_row_weights
+
+    # Four MNIST rows, then a pen 7 and a non-digit: only MNIST's 7 and 9 move.
+    labels = np.array([7, 9, 1, 7, 7, NOT_A_DIGIT], np.uint8)
+    config = TrainConfig(batch_size=6, augment=False, mnist_class_weights=((7, 3.0), (9, 2.0)))
+    weights = mnist_row_weights(labels, 4, config)
+    np.testing.assert_array_equal(weights, [3, 2, 1, 3, 1, 1])
+    with pytest.raises(ValueError, match="a digit 0-9 and a weight over 0"):
+        mnist_row_weights(labels, 4, TrainConfig(mnist_class_weights=((7, 0.0),)))
+
+    images = np.random.default_rng(0).integers(0, 255, (6, 28, 28), np.uint8)
+    split = Split(images, labels)
+    _, y, w = next(iter(make_dataset(split, config, training=False, classes=11, row_weights=weights)))
+    np.testing.assert_array_equal(y.numpy(), labels)
+    np.testing.assert_allclose(w.numpy(), weights)
+
+    def teacher(x, training=False):
+        return tf.one_hot(tf.fill([tf.shape(x)[0]], 0), 10)
+
+    taught = np.arange(6) < 4
+    kwargs = {"teacher": teacher, "taught": taught, "row_weights": weights}
+    _, target, w = next(iter(make_dataset(split, config, training=False, classes=11, **kwargs)))
+    np.testing.assert_allclose(target.numpy()[0, [0, 7]], [0.5, 0.5])  # the teacher still speaks
+    np.testing.assert_allclose(w.numpy(), weights)
+    _, _, w = next(iter(make_dataset(split, config, training=False, uniform_outliers=True, **kwargs)))
+    np.testing.assert_allclose(w.numpy(), [3, 2, 1, 3, 1, 0.5])  # times the outlier weight
+
+
+@pytest.mark.parametrize("text", ["7", "7:x", "10:2", "7:-1", "7:2,7:3"])
+def test_cli_train_refuses_unreadable_class_weights(capsys, tmp_path, text):
+    from draw2digit.cli import main
+
+    assert main(["train", "--out", str(tmp_path), "--mnist-class-weights", text]) == 2
+    err = capsys.readouterr().err
+    assert "--mnist-class-weights takes digit:weight pairs like 7:3,9:2" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir()), "refused before any work"
+
+
 def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
     from draw2digit.train import extra_training_data
 
@@ -206,9 +247,10 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
         non_digits=60,
         init_from=str(MODELS),
         distill_from=str(MODELS),
+        mnist_class_weights=((7, 2.0),),
         quantize=True,
     )
-    assert card["classes"] == 11
+    assert card["classes"] == 11 and card["config"]["mnist_class_weights"] == [[7, 2.0]]
     assert read_model_card(tmp_path)["litert_weights"].startswith("int8"), "served with int8 weights"
     floating = MODELS / "mnist-only"  # the same width with float weights (the shipped copy is int8 itself)
     assert not is_quantized(read_model_card(floating))
