@@ -230,6 +230,7 @@ def _rates_at(budget, scores, fit_nd, check_nd, everything, fit_names) -> tuple[
     """A rule's threshold for ``budget`` and its rates there; and which check non-digits it rejects."""
     threshold = min(float(np.quantile(scores[name], budget)) for name in fit_names)
     kept = {name: s >= threshold for name, s in scores.items()}
+    rejected = check_nd < threshold
     rates = {
         "threshold": threshold,
         "false_rejection": {name: float((~k).mean()) for name, k in kept.items()},
@@ -238,9 +239,9 @@ def _rates_at(budget, scores, fit_nd, check_nd, everything, fit_names) -> tuple[
             for name, (out, labels) in everything.items()
         },
         "non_digit_rejection_fit": float((fit_nd < threshold).mean()),
-        "non_digit_rejection": float((check_nd < threshold).mean()),
+        "non_digit_rejection": float(rejected.mean()),
     }
-    return rates, check_nd < threshold
+    return rates, rejected
 
 
 def _rates_by(rejected: np.ndarray, groups: list[str]) -> dict[str, float]:
