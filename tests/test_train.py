@@ -292,7 +292,7 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
 
     from draw2digit import pendigits
     from draw2digit.artifacts import is_quantized
-    from draw2digit.cli import build_parser
+    from draw2digit.cli import _class_weights, build_parser
     from draw2digit.train import TrainConfig
     from tests.conftest import MODELS, ROOT
 
@@ -322,6 +322,9 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
             ("distill_weight", "distill_weight"),
         ):
             assert config.get(key, getattr(defaults, key)) == getattr(args, flag), (folder, key)
+        weights = _class_weights(args.mnist_class_weights) if args.mnist_class_weights else ()
+        trained = config.get("mnist_class_weights", defaults.mnist_class_weights)
+        assert [list(p) for p in trained] == [list(p) for p in weights], folder
         assert card["data"]["pen_digits"]["writers"] == list(writers), folder
 
 
