@@ -393,8 +393,6 @@ def mnist_row_weights(labels: np.ndarray, mnist_rows: int, config: TrainConfig) 
     digits (a 7 with a short bar, a 1 with a flag), this says which side the network should lean to."""
     weights = np.ones(len(labels), np.float32)
     for digit, weight in config.mnist_class_weights:
-        if not (0 <= int(digit) <= 9 and weight > 0):
-            raise ValueError(f"mnist_class_weights: a digit 0-9 and a weight over 0, not ({digit}, {weight})")
         weights[:mnist_rows][labels[:mnist_rows] == int(digit)] = weight
     return weights
 
@@ -453,6 +451,9 @@ def _train(
 
     if config.outlier_loss not in ("class", "uniform"):  # before any work
         raise ValueError(f"outlier_loss is 'class' or 'uniform', not {config.outlier_loss!r}")
+    for digit, weight in config.mnist_class_weights:
+        if not (0 <= int(digit) <= 9 and weight > 0):
+            raise ValueError(f"mnist_class_weights: a digit 0-9 and a weight over 0, not ({digit}, {weight})")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_seeds(config.seed)

@@ -154,8 +154,6 @@ def test_mnist_class_weights_weigh_only_mnist_rows_of_those_digits():
     config = TrainConfig(batch_size=6, augment=False, mnist_class_weights=((7, 3.0), (9, 2.0)))
     weights = mnist_row_weights(labels, 4, config)
     np.testing.assert_array_equal(weights, [3, 2, 1, 3, 1, 1])
-    with pytest.raises(ValueError, match="a digit 0-9 and a weight over 0"):
-        mnist_row_weights(labels, 4, TrainConfig(mnist_class_weights=((7, 0.0),)))
 
     images = np.random.default_rng(0).integers(0, 255, (6, 28, 28), np.uint8)
     split = Split(images, labels)
@@ -283,6 +281,10 @@ def test_uniform_outlier_loss_trains_a_ten_class_model(mnist_test, tmp_path):
     assert out.probabilities.shape == (20, 10) and out.not_digit is None
     with pytest.raises(ValueError, match="outlier_loss is 'class' or 'uniform'"):
         train(TrainConfig(non_digits=6, outlier_loss="flat"), tmp_path / "x", verbose=0, train_split=held)
+    bad = TrainConfig(mnist_class_weights=((7, 0.0),))
+    with pytest.raises(ValueError, match="a digit 0-9 and a weight over 0"):
+        train(bad, tmp_path / "y", verbose=0, train_split=held)
+    assert not (tmp_path / "y").exists(), "refused before any work"
 
 
 def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with():
