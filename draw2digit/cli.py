@@ -34,7 +34,7 @@ def _refuse_overwrite(out: Path, force: bool) -> None:
 
 
 def _class_weights(text: str) -> tuple[tuple[int, float], ...]:
-    """``7:3,9:2`` -> ((7, 3.0), (9, 2.0)), or a CLIError that shows the expected form."""
+    """``7:3,9:2`` -> ((7, 3.0), (9, 2.0)): argparse's ``type=``, so a bad pair is a usage error."""
     pairs = []
     for part in text.split(","):
         digit, _, weight = part.strip().partition(":")
@@ -43,8 +43,8 @@ def _class_weights(text: str) -> tuple[tuple[int, float], ...]:
         except ValueError:
             pair = None
         if pair is None or not (0 <= pair[0] <= 9 and pair[1] > 0) or pair[0] in dict(pairs):
-            raise CLIError(
-                f"--mnist-class-weights takes digit:weight pairs like 7:3,9:2 (each digit 0-9 once, "
+            raise argparse.ArgumentTypeError(
+                f"expected digit:weight pairs like 7:3,9:2 (each digit 0-9 once, "
                 f"weights over 0), not {text!r}"
             )
         pairs.append(pair)
@@ -72,7 +72,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(
             "--elastic is a strength of 0 or more, and part of augmentation (not with --no-augment)"
         )
-    class_weights = _class_weights(args.mnist_class_weights) if args.mnist_class_weights else ()
     if args.init_from:
         from draw2digit.artifacts import read_model_card, resolve_model_path
 
@@ -104,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         init_from=args.init_from,
         distill_from=args.distill_from,
         distill_weight=args.distill_weight,
-        mnist_class_weights=class_weights,
+        mnist_class_weights=args.mnist_class_weights,
         quantize=args.quantize,
     )
     print(f"Training into {out} with {config}", flush=True)
@@ -765,6 +764,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mnist-class-weights",
+        type=_class_weights,
+        default=(),
         metavar="D:W,...",
         help="MNIST training images of these digits count W times in the loss, like 7:3,9:3 (default: 1)",
     )
