@@ -387,6 +387,13 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def batch_norm_momentum(steps: int) -> float:
+    """Batch norm's moving averages span ~1/(1 - momentum) steps: keep that under a tenth
+    of the run, or a short run is evaluated with unsettled statistics. The floor keeps
+    a run of under 20 steps from a negative momentum (a negative moving variance: NaN)."""
+    return min(0.99, max(0.5, 1.0 - 10.0 / steps))
+
+
 def mnist_row_weights(labels: np.ndarray, mnist_rows: int, config: TrainConfig) -> np.ndarray:
     """Each training row's weight in the loss: ``config.mnist_class_weights`` on the first
     ``mnist_rows`` (MNIST's), 1 elsewhere. Where MNIST and the pen writers draw one shape as two
@@ -482,9 +489,7 @@ def _train(
     val_ds = make_dataset(va, config, training=False, **kwargs)
     steps = math.ceil(len(tr.labels) / config.batch_size)
 
-    # Batch norm's moving averages span ~1/(1 - momentum) steps: keep that under a
-    # tenth of the run, or a short run is evaluated with unsettled statistics.
-    bn_momentum = min(0.99, 1.0 - 10.0 / (config.epochs * steps))
+    bn_momentum = batch_norm_momentum(config.epochs * steps)
     model = build_model(width=config.width, dropout=config.dropout, bn_momentum=bn_momentum, classes=classes)
     if config.init_from:
         init_weights(model, config.init_from)

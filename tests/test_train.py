@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -223,6 +224,26 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     assert len(on_disk["test_per_class_accuracy"]) == 10
     assert card["test_accuracy"] > 0.6, "three short epochs learn digits (chance is 0.1)"
     assert not (tmp_path / "backup").exists()
+
+
+@pytest.mark.parametrize("steps", [1, 4, 19, 20, 100, 1000, 100_000])
+def test_batch_norm_momentum_is_a_valid_average_that_settles_within_the_run(steps):
+    from draw2digit.train import batch_norm_momentum
+
+    momentum = batch_norm_momentum(steps)
+    assert 0.5 <= momentum <= 0.99
+    if steps >= 20:  # long enough: the averages span at most a tenth of the run
+        assert 1 / (1 - momentum) <= max(steps / 10, 2) + 1e-9
+
+
+def test_a_run_of_a_few_steps_from_scratch_validates_with_finite_loss(mnist_test, tmp_path):
+    """Four steps once gave batch norm a negative momentum: a negative moving variance, NaN answers."""
+    small = Split(mnist_test.images[:700], mnist_test.labels[:700])
+    config = TrainConfig(epochs=1, limit=512, validation_size=64, batch_size=128, warmup_epochs=0)
+    train(config, tmp_path, verbose=0, train_split=small, test_split=small)
+    with (tmp_path / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(np.isfinite(float(row["val_loss"])) for row in rows)
 
 
 def _one_gentle_epoch(mnist_test, tmp_path, **config):
