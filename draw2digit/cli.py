@@ -736,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=train_defaults.elastic,
         metavar="ALPHA",
-        help="also bend strokes by a smooth random field this strong (default off; 30 read worse: README)",
+        help="also bend strokes by a smooth random field this strong (30 read worse: docs/real-drawings.md)",
     )
     p.add_argument(
         "--warmup-epochs", type=float, default=train_defaults.warmup_epochs, help="linear warm-up first"
@@ -787,7 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="K",
         help="only scribbles that cross themselves K times or more among the non-digits "
-        "(a path crossing itself once or never is often a fair digit; 3 measured in the README)",
+        "(a path crossing itself once or never is often a fair digit; 3 measured in docs/real-drawings.md)",
     )
     p.add_argument(
         "--outlier-loss",
@@ -795,7 +795,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=train_defaults.outlier_loss,
         help='how the non-digits are learned: an 11th class "not a digit" (default), or uniform: '
         "ten classes, each non-digit taught a flat answer (outlier exposure as Hendrycks et al. 2019; "
-        "the rule then rests on confidence; measured in the README)",
+        "the rule then rests on confidence; measured in docs/real-drawings.md)",
     )
     p.add_argument(
         "--init-from",

@@ -276,7 +276,7 @@ def restyle(digit: PenDigit, rng: np.random.Generator) -> PenDigit:
     A 1 gains a foot, a flag or both; a 7 a crossbar through its stem; any digit
     (one in six) a strong slant of 12 to 30 degrees, most often leaning right. The
     held-out writers' misses are mostly such styles (1s with a foot, steep narrow 8s).
-    Off by default: measured on the twin it did not read them better (README).
+    Off by default: measured on the twin it did not read them better (docs/real-drawings.md).
     """
     strokes = list(digit.strokes)
     pts = np.concatenate(strokes)

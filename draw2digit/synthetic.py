@@ -344,7 +344,7 @@ def _smooth_scribble(rng: np.random.Generator, canvas: int, min_crossings: int =
 
     A random path that crosses itself once or never is often a fair digit (a loop
     is a 0 or a 6, a figure eight an 8); ``min_crossings=3`` keeps those out of the
-    "not a digit" class (README: measured on the twin, not yet shipped).
+    "not a digit" class (docs/real-drawings.md: measured on the twin, not shipped).
     """
     while True:
         n = int(rng.integers(6, 14))
