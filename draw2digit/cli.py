@@ -736,7 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=train_defaults.elastic,
         metavar="ALPHA",
-        help="also bend strokes by a smooth random field this strong (30 read worse: docs/real-drawings.md)",
+        help="also bend strokes by a smooth random field this strong "
+        "(default off; 30 read worse: docs/real-drawings.md)",
     )
     p.add_argument(
         "--warmup-epochs", type=float, default=train_defaults.warmup_epochs, help="linear warm-up first"

@@ -56,7 +56,7 @@ class TrainConfig:
     pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
     pen_perturb: float = 1.0  # pendigits.perturb's strength: how far each copy's strokes are bent
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
-    scribble_crossings: int = 0  # scribbles cross themselves this often (3: docs/real-drawings.md)
+    scribble_crossings: int = 0  # scribbles cross themselves at least this often (3: docs/)
     outlier_loss: str = "class"  # the non-digits as an 11th class, or "uniform": a flat answer taught
     outlier_weight: float = 0.5  # the uniform loss's weight on non-digits (Hendrycks et al.'s lambda)
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
