@@ -301,12 +301,14 @@ def pen_set(writers, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def non_digit_set(
-    count: int, seed: int, family: str, scribble_crossings: int = 0
+    count: int, seed: int, family: str, scribble_crossings: int = 0, extra_shapes: bool = False
 ) -> tuple[np.ndarray, list[str]]:
     """Non-digit drawings of one family as the network sees them, with what each is ("shape: star")."""
     from draw2digit.synthetic import non_digit_drawings
 
-    drawings = non_digit_drawings(count, seed=seed, family=family, scribble_crossings=scribble_crossings)
+    drawings = non_digit_drawings(
+        count, seed=seed, family=family, scribble_crossings=scribble_crossings, extra_shapes=extra_shapes
+    )
     images, keep = drawn_images([im for im, _ in drawings])
     return images, [kind for (_, kind), ok in zip(drawings, keep, strict=True) if ok]
 
@@ -351,11 +353,13 @@ def run_calibration(
         images, labels = pen_set(writers, draw_seed)
         pen_sets[name] = (raw(images), labels)
     non = {}
-    # The rule is chosen on the fit family as the network learned it (``train --scribble-crossings``).
+    # The rule is chosen on the fit family as the network learned it
+    # (``train --scribble-crossings``, ``--extra-shapes``).
     learned = predictor.card.get("data", {}).get("non_digits") or {}
     crossings = int(learned.get("scribble_crossings") or 0)
-    for family, s, k in (("fit", seed, crossings), ("test", seed + 1, 0)):
-        images, labels = non_digit_set(non_digits, s, family, k)
+    extra = bool(learned.get("extra_shapes"))
+    for family, s, k, e in (("fit", seed, crossings, extra), ("test", seed + 1, 0, False)):
+        images, labels = non_digit_set(non_digits, s, family, k, e)
         non[family] = (raw(images), labels)
 
     gaussians = None

@@ -66,6 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
     if args.scribble_crossings and (args.scribble_crossings < 0 or not args.non_digits):
         raise CLIError("--scribble-crossings shapes the non-digits: it needs --non-digits N, and 0 or more")
+    if args.extra_shapes and not args.non_digits:
+        raise CLIError("--extra-shapes widens the non-digits: it needs --non-digits N")
     if args.outlier_loss != "class" and not args.non_digits:
         raise CLIError("--outlier-loss says how the non-digits are learned: it needs --non-digits N")
     if args.elastic < 0 or (args.elastic and args.no_augment):
@@ -99,6 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_perturb=args.pen_perturb,
         non_digits=args.non_digits,
         scribble_crossings=args.scribble_crossings,
+        extra_shapes=args.extra_shapes,
         outlier_loss=args.outlier_loss,
         init_from=args.init_from,
         distill_from=args.distill_from,
@@ -789,6 +792,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="only scribbles that cross themselves K times or more among the non-digits "
         "(a path crossing itself once or never is often a fair digit; 3 measured in docs/real-drawings.md)",
+    )
+    p.add_argument(
+        "--extra-shapes",
+        action="store_true",
+        help="the non-digits also include rings with marks, targets, suns, houses and waves "
+        "(default off; measured in docs/real-drawings.md)",
     )
     p.add_argument(
         "--outlier-loss",

@@ -270,6 +270,8 @@ NON_DIGIT_FAMILIES = {
         "shapes": ("pentagon", "hexagon", "heart", "zigzag", "smiley", "check", "lightning", "grid"),
     },
 }
+#: More shapes a user draws for the fit family (``train --extra-shapes``); none is in the test family.
+EXTRA_FIT_SHAPES = ("target", "circled", "sun", "house", "wave")
 
 
 def _font(name: str, size: int):
@@ -281,7 +283,12 @@ def _font(name: str, size: int):
 
 
 def non_digit_drawings(
-    count: int, seed: int = 0, canvas: int = 280, family: str | None = None, scribble_crossings: int = 0
+    count: int,
+    seed: int = 0,
+    canvas: int = 280,
+    family: str | None = None,
+    scribble_crossings: int = 0,
+    extra_shapes: bool = False,
 ) -> list[tuple[Image.Image, str]]:
     """Drawings that are not digits, each with what it is: ``"kind: name"``.
 
@@ -294,10 +301,14 @@ def non_digit_drawings(
     ``"fit"`` or ``"test"`` (see :data:`NON_DIGIT_FAMILIES`); ``None`` mixes the
     fit family's shapes with every glyph and font, as before the split.
     ``scribble_crossings``: the smooth scribbles cross themselves at least this often.
+    ``extra_shapes``: the fit family also draws :data:`EXTRA_FIT_SHAPES` (rings, suns, houses, waves).
     """
     if family is not None and family not in NON_DIGIT_FAMILIES:
         raise ValueError(f"family must be one of {sorted(NON_DIGIT_FAMILIES)}, not {family!r}")
+    if extra_shapes and family == "test":
+        raise ValueError("extra_shapes widens the fit family; the test family must stay unseen")
     spec = NON_DIGIT_FAMILIES.get(family or "fit")
+    shapes = spec["shapes"] + (EXTRA_FIT_SHAPES if extra_shapes else ())
     glyphs = NON_DIGIT_GLYPHS if family is None else spec["glyphs"]
     fonts = _FONTS if family is None else spec["fonts"]
     rng = np.random.default_rng(seed)
@@ -333,7 +344,7 @@ def non_digit_drawings(
             name = "looping" if looping else "smooth"
             out.append((render_strokes([path], canvas, float(rng.uniform(6, 26))), f"scribble: {name}"))
         else:
-            name = str(rng.choice(spec["shapes"]))
+            name = str(rng.choice(shapes))
             strokes = _shape(rng, canvas, name)
             out.append((render_strokes(strokes, canvas, float(rng.uniform(6, 26))), f"shape: {name}"))
     return out
@@ -419,6 +430,58 @@ def _shape(rng: np.random.Generator, canvas: int, name: str) -> list[Stroke]:
         k = int(rng.integers(4, 8))
         spikes = np.stack([rng.uniform(0.7, 1.0, k), rng.uniform(0.2, 0.5, k)], 1).ravel()
         return [polygon(list(r * spikes))]
+    if name == "target":  # two or three rings, one inside the other
+        rings = int(rng.integers(2, 4))
+        return [
+            _arc(c[0], c[1], r * f, r * f * rng.uniform(0.8, 1.1), 0, 360, 40)
+            for f in np.linspace(1, 0.45, rings)
+        ]
+    if name == "circled":  # a ring with a small mark inside: a plus, an x, dots or a bar
+        ring = _arc(c[0], c[1], r, r * rng.uniform(0.85, 1.1), 0, 360, 48)
+        a, mark = 0.35 * r, str(rng.choice(["plus", "x", "dots", "bar"]))
+        if mark == "plus":
+            inner = [[(c[0] - a, c[1]), (c[0] + a, c[1])], [(c[0], c[1] - a), (c[0], c[1] + a)]]
+        elif mark == "x":
+            inner = [
+                [(c[0] - a, c[1] - a), (c[0] + a, c[1] + a)],
+                [(c[0] + a, c[1] - a), (c[0] - a, c[1] + a)],
+            ]
+        elif mark == "dots":
+            inner = [
+                [(float(c[0] + x), float(c[1] + y))]
+                for x, y in rng.uniform(-a, a, (int(rng.integers(1, 4)), 2))
+            ]
+        else:
+            inner = [[(c[0] - a, c[1]), (c[0] + a, c[1])]]
+        return [ring, *inner]
+    if name == "sun":  # a small ring with rays all around
+        core = 0.45 * r
+        rays = int(rng.integers(6, 11))
+        angles = rot + np.arange(rays) * 2 * np.pi / rays
+        return [_arc(c[0], c[1], core, core, 0, 360, 32)] + [
+            [
+                (float(c[0] + 1.3 * core * np.cos(t)), float(c[1] + 1.3 * core * np.sin(t))),
+                (float(c[0] + r * np.cos(t)), float(c[1] + r * np.sin(t))),
+            ]
+            for t in angles
+        ]
+    if name == "house":  # a box with a roof, sometimes a door
+        w, h = r * rng.uniform(0.6, 0.9), r * rng.uniform(0.5, 0.8)
+        box = [(c[0] - w, c[1] - h / 2), (c[0] - w, c[1] + h), (c[0] + w, c[1] + h), (c[0] + w, c[1] - h / 2)]
+        roof = [box[0], (c[0], c[1] - h / 2 - r * rng.uniform(0.5, 0.8)), box[-1], box[0]]
+        door = [
+            (c[0] - 0.2 * w, c[1] + h),
+            (c[0] - 0.2 * w, c[1] + 0.3 * h),
+            (c[0] + 0.2 * w, c[1] + 0.3 * h),
+            (c[0] + 0.2 * w, c[1] + h),
+        ]
+        return [box, roof] + ([door] if rng.random() < 0.5 else [])
+    if name == "wave":  # a wavy line across: two to four swings
+        t = np.linspace(0, 1, 60)
+        swings = rng.uniform(2, 4)
+        amp = r * rng.uniform(0.2, 0.4)
+        path = [(c[0] - r + 2 * r * u, c[1] + amp * np.sin(2 * np.pi * swings * u)) for u in t]
+        return [[(float(x), float(y)) for x, y in path]]
     if name == "pentagon":
         return [polygon([r] * 5)]
     if name == "hexagon":

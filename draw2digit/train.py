@@ -57,6 +57,7 @@ class TrainConfig:
     pen_perturb: float = 1.0  # pendigits.perturb's strength: how far each copy's strokes are bent
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     scribble_crossings: int = 0  # scribbles cross themselves at least this often (3: docs/)
+    extra_shapes: bool = False  # the fit family also draws synthetic.EXTRA_FIT_SHAPES
     outlier_loss: str = "class"  # the non-digits as an 11th class, or "uniform": a flat answer taught
     outlier_weight: float = 0.5  # the uniform loss's weight on non-digits (Hendrycks et al.'s lambda)
     init_from: str | None = None  # start from this model's weights (fine-tuning a shipped model)
@@ -194,8 +195,10 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     from draw2digit.preprocess import preprocess
     from draw2digit.synthetic import non_digit_drawings
 
-    count, crossings = payload
-    drawings = non_digit_drawings(count, seed=seed, canvas=140, family="fit", scribble_crossings=crossings)
+    count, crossings, extra = payload
+    drawings = non_digit_drawings(
+        count, seed=seed, canvas=140, family="fit", scribble_crossings=crossings, extra_shapes=extra
+    )
     items = [preprocess(im) for im, _ in drawings]
     images = np.stack([np.uint8(np.round(p.image * 255)) for p in items if not p.blank])
     return images, np.full(len(images), NOT_A_DIGIT, np.uint8)
@@ -227,8 +230,10 @@ def _rendered(
             for i in range(workers)
         ]
     else:
-        count, crossings = payload
-        chunks = [("non_digit", (-(-count // workers), crossings), seed * 100 + i) for i in range(workers)]
+        count, crossings, extra = payload
+        chunks = [
+            ("non_digit", (-(-count // workers), crossings, extra), seed * 100 + i) for i in range(workers)
+        ]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         parts = list(pool.map(_render_chunk, chunks))
     images, labels = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -268,8 +273,10 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
         }
     if config.non_digits:
         crossings = config.scribble_crossings
-        key = str(config.non_digits) + (f"|x{crossings}" if crossings else "")  # the old key when off
-        images, labels = _rendered("non_digit", (config.non_digits, crossings), key, config.seed)
+        extra = config.extra_shapes
+        # the old key when both are off
+        key = str(config.non_digits) + (f"|x{crossings}" if crossings else "") + ("|shapes" if extra else "")
+        images, labels = _rendered("non_digit", (config.non_digits, crossings, extra), key, config.seed)
         other = Split(images, labels)
         card["non_digits"] = {
             "source": NON_DIGIT_SOURCE,
@@ -277,6 +284,7 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             "class": NOT_A_DIGIT if config.outlier_loss == "class" else None,
             "loss": config.outlier_loss,
             "scribble_crossings": crossings,
+            "extra_shapes": extra,
         }
     return pen, other, card
 
