@@ -218,9 +218,10 @@ def test_mahalanobis_score_matches_the_definition(rng):
 
 def test_non_digit_families_share_no_shape_and_every_shape_draws_ink():
     from draw2digit.canvas import render_strokes
-    from draw2digit.synthetic import NON_DIGIT_FAMILIES, _shape
+    from draw2digit.synthetic import EXTRA_FIT_SHAPES, NON_DIGIT_FAMILIES, _shape
 
     fit, test = (set(NON_DIGIT_FAMILIES[f]["shapes"]) for f in ("fit", "test"))
+    fit |= set(EXTRA_FIT_SHAPES)
     assert not fit & test, "the test family must stay unseen by training and by the rule"
     assert not set(NON_DIGIT_FAMILIES["fit"]["glyphs"]) & set(NON_DIGIT_FAMILIES["test"]["glyphs"])
     rng = np.random.default_rng(3)
@@ -307,9 +308,17 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
     assert budgets == [0.0025], "refused before any work"
 
 
-@pytest.mark.parametrize("learned, expected", [({"scribble_crossings": 3}, 3), (None, 0)])
+@pytest.mark.parametrize(
+    "learned, expected",
+    [
+        ({"scribble_crossings": 3}, (3, False)),
+        ({"scribble_crossings": 0, "extra_shapes": True}, (0, True)),
+        (None, (0, False)),
+    ],
+)
 def test_rule_is_chosen_on_the_fit_family_the_model_learned(monkeypatch, learned, expected):
-    """A ``--scribble-crossings`` model is calibrated on those scribbles; the check family never changes."""
+    """A ``--scribble-crossings`` or ``--extra-shapes`` model is calibrated on what it learned;
+    the check family never changes."""
     from types import SimpleNamespace
 
     import draw2digit.data
@@ -318,8 +327,8 @@ def test_rule_is_chosen_on_the_fit_family_the_model_learned(monkeypatch, learned
     tiny = draw2digit.data.Split(np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8))
     calls = []
 
-    def spy(count, seed, family, scribble_crossings=0):
-        calls.append((family, seed, scribble_crossings))
+    def spy(count, seed, family, scribble_crossings=0, extra_shapes=False):
+        calls.append((family, seed, scribble_crossings, extra_shapes))
         return np.zeros((2, 28, 28), np.float32), ["shape: star"] * 2
 
     monkeypatch.setattr(calibration, "non_digit_set", spy)
@@ -333,7 +342,7 @@ def test_rule_is_chosen_on_the_fit_family_the_model_learned(monkeypatch, learned
         outputs=lambda images, calibrated: ModelOutputs(np.full((len(images), 10), 0.1), None, None),
     )
     calibration.run_calibration(predictor, calibration.CalibrationConfig(non_digits=2, seed=7))
-    assert calls == [("fit", 7, expected), ("test", 8, 0)]
+    assert calls == [("fit", 7, *expected), ("test", 8, 0, False)]
 
 
 def test_fit_family_set_follows_the_scribble_crossings():
@@ -344,3 +353,19 @@ def test_fit_family_set_follows_the_scribble_crossings():
     assert any(k.startswith("scribble") for k in kinds) and len(strict) == len(plain)
     # A redrawn scribble draws more random numbers, so what follows differs too; an ignored option would not.
     assert not np.array_equal(plain, strict)
+
+
+def test_extra_shapes_widen_the_fit_family_only():
+    from draw2digit.synthetic import EXTRA_FIT_SHAPES, non_digit_drawings
+
+    def shapes(**kwargs) -> set[str]:
+        return {
+            k.split(": ")[1]
+            for _, k in non_digit_drawings(300, seed=4, family="fit", **kwargs)
+            if "shape" in k
+        }
+
+    assert not shapes() & set(EXTRA_FIT_SHAPES)
+    assert shapes(extra_shapes=True) & set(EXTRA_FIT_SHAPES)
+    with pytest.raises(ValueError, match="test family must stay unseen"):
+        non_digit_drawings(3, family="test", extra_shapes=True)

@@ -305,6 +305,8 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--style-coverage" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--scribble-crossings", "3"]) == 2
     assert "--scribble-crossings shapes the non-digits: it needs --non-digits N" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--extra-shapes"]) == 2
+    assert "--extra-shapes widens the non-digits: it needs --non-digits N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--pen-perturb", "2"]) == 2
     assert "--pen-perturb bends the pen digits' strokes: it needs --pen-copies N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-perturb", "-1"]) == 2

@@ -102,6 +102,15 @@ def test_non_digit_scribbles_that_look_like_digits_can_be_left_out():
     assert not np.array_equal(plain.images[:30], strict.images[:30])
 
 
+def test_extra_shapes_change_the_non_digits_and_the_card_says_so():
+    from draw2digit.train import extra_training_data
+
+    _, plain, card = extra_training_data(TrainConfig(non_digits=36))
+    _, wider, wider_card = extra_training_data(TrainConfig(non_digits=36, extra_shapes=True))
+    assert card["non_digits"]["extra_shapes"] is False and wider_card["non_digits"]["extra_shapes"] is True
+    assert not np.array_equal(plain.images[:30], wider.images[:30])
+
+
 def test_uniform_outlier_loss_teaches_non_digits_a_flat_answer_at_half_weight():
     """Outlier exposure without an 11th class: non-digits get 1/10 for every digit, weighted 0.5."""
     import tensorflow as tf
@@ -346,6 +355,7 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
             ("pen_perturb", "pen_perturb"),
             ("pen_style_coverage", "style_coverage"),
             ("scribble_crossings", "scribble_crossings"),
+            ("extra_shapes", "extra_shapes"),
             ("outlier_loss", "outlier_loss"),
             ("distill_weight", "distill_weight"),
         ):
