@@ -166,6 +166,50 @@ def _seams(region: np.ndarray, most: int = 3) -> list[np.ndarray]:
     return seams
 
 
+def piece_image(
+    ink: np.ndarray, keep: np.ndarray, left: int, right: int, *, normalize_strokes: bool = True
+) -> Preprocessed | None:
+    """The ink of ``keep`` between columns ``left`` and ``right``, prepared as one digit (None if blank).
+
+    Shared by the reader and by training on cut pieces, so the network learns from
+    pieces prepared exactly as the reader prepares them.
+    """
+    part = np.where(keep[:, left:right], ink[:, left:right], np.float32(0.0))
+    rows = np.flatnonzero(part.max(axis=1) > INK_THRESHOLD)
+    if rows.size == 0:
+        return None
+    item = to_mnist(part[rows[0] : rows[-1] + 1], normalize_strokes=normalize_strokes)
+    if item.blank:
+        return None
+    l0, t0, r0, b0 = item.box
+    size = (ink.shape[1], ink.shape[0])
+    return Preprocessed(item.image, False, (left + l0, int(rows[0]) + t0, left + r0, int(rows[0]) + b0), size)
+
+
+def cut_sides(
+    ink: np.ndarray, mask: np.ndarray, keep: np.ndarray, left: int, right: int
+) -> tuple[int, int, list[np.ndarray]]:
+    """The reader's candidate cuts of one blob: (top, bottom, one "left of the cut" mask per cut).
+
+    The masks cover rows ``top:bottom`` and columns ``left:right``; cuts along
+    straight columns where the ink thins come first, then paths round the ink.
+    Cuts that part the blob's ink the same way are given once.
+    """
+    rows = np.flatnonzero(keep[:, left:right].any(axis=1))
+    top, bottom = int(rows[0]), int(rows[-1]) + 1
+    region = np.where(keep[top:bottom, left:right], ink[top:bottom, left:right], np.float32(0.0))
+    columns = np.arange(left, right)
+    sides = [np.broadcast_to(columns < cut, region.shape) for cut in _valleys(mask & keep, left, right)]
+    sides += [columns[None, :] < (left + seam)[:, None] for seam in _seams(region)]
+    unique, seen = [], set()
+    for side in sides:
+        key = np.packbits(keep[top:bottom, left:right] & side).tobytes()
+        if key not in seen:  # paths round the same ink: the same two halves
+            seen.add(key)
+            unique.append(side)
+    return top, bottom, unique
+
+
 def split_digits(
     source: ImageInput,
     *,
@@ -204,20 +248,9 @@ def split_digits(
     boxes = _merge_flat_pieces(_merge_overlapping(boxes), tallest)
     heights = sorted(b[3] - b[1] for b in boxes)
     digit_height = heights[len(heights) // 2]
-    size = (ink.shape[1], ink.shape[0])
 
     def digit_in(keep: np.ndarray, left: int, right: int) -> Preprocessed | None:
-        part = np.where(keep[:, left:right], ink[:, left:right], np.float32(0.0))
-        rows = np.flatnonzero(part.max(axis=1) > INK_THRESHOLD)
-        if rows.size == 0:
-            return None
-        item = to_mnist(part[rows[0] : rows[-1] + 1], normalize_strokes=normalize_strokes)
-        if item.blank:
-            return None
-        l0, t0, r0, b0 = item.box
-        return Preprocessed(
-            item.image, False, (left + l0, int(rows[0]) + t0, left + r0, int(rows[0]) + b0), size
-        )
+        return piece_image(ink, keep, left, right, normalize_strokes=normalize_strokes)
 
     def pieces_of(b: list[int]) -> list[Preprocessed] | None:
         """The components merged into ``b``, read one by one (flat bars still joined), if all are digits."""
@@ -257,19 +290,9 @@ def split_digits(
             return [whole], unread
         if read[0] > MAX_CUT_IMAGES or pixels[0] > MAX_CUT_PIXELS:
             return [whole], unread
-        rows = np.flatnonzero(keep[:, left:right].any(axis=1))
-        top, bottom = int(rows[0]), int(rows[-1]) + 1
-        region = np.where(keep[top:bottom, left:right], ink[top:bottom, left:right], np.float32(0.0))
-        columns = np.arange(left, right)
-        sides = [np.broadcast_to(columns < cut, region.shape) for cut in _valleys(mask & keep, left, right)]
-        sides += [columns[None, :] < (left + seam)[:, None] for seam in _seams(region)]
+        top, bottom, sides = cut_sides(ink, mask, keep, left, right)
         options = []
-        seen = set()
         for side in sides:
-            key = np.packbits(keep[top:bottom, left:right] & side).tobytes()
-            if key in seen:  # paths round the same ink: the same two halves
-                continue
-            seen.add(key)
             halves = []
             for half in (side, ~side):
                 part = np.zeros_like(keep)
