@@ -62,6 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
     if args.pen_perturb != 1.0 and (args.pen_perturb < 0 or not args.pen_copies):
         raise CLIError("--pen-perturb bends the pen digits' strokes: it needs --pen-copies N, and 0 or more")
+    if args.cut_pieces and (args.cut_pieces < 0 or not args.pen_copies):
+        raise CLIError("--cut-pieces cuts the pen digits in pairs: it needs --pen-copies N, and 0 or more")
     if args.style_coverage and not args.pen_copies:
         raise CLIError("--style-coverage varies the pen digits: it needs --pen-copies N")
     if args.scribble_crossings and (args.scribble_crossings < 0 or not args.non_digits):
@@ -99,6 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_writers=_writers(args.pen_writers, "--pen-writers") if args.pen_writers else None,
         pen_style_coverage=args.style_coverage,
         pen_perturb=args.pen_perturb,
+        cut_pieces=args.cut_pieces,
         non_digits=args.non_digits,
         scribble_crossings=args.scribble_crossings,
         extra_shapes=args.extra_shapes,
@@ -765,6 +768,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how far each pen copy's strokes are bent and jittered (pendigits.perturb; default %(default)s, "
         "0 = the writer's own trace, only resampled)",
+    )
+    p.add_argument(
+        "--cut-pieces",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write N touching pairs of the pen digits, cut where the number reader cuts, and learn "
+        "each piece that holds most of one digit as that digit (pendigits.render_cut_pieces)",
     )
     p.add_argument(
         "--mnist-class-weights",

@@ -338,17 +338,13 @@ def render_training_set(
     return np.stack(images), np.array(labels, np.uint8)
 
 
-def compose_number(
-    digits: Sequence[PenDigit], rng: np.random.Generator, *, height: float = 120.0
-) -> Image.Image:
-    """Real pen digits written side by side as one canvas drawing (black on transparent).
-
-    One writer's pen and slant for the whole number; per digit, random sizes
-    (±15 %) and baselines (±10 % of the height), and gaps from a slight overlap
-    to a wide space, as numbers are written by hand.
-    """
-    from draw2digit.canvas import render_strokes
-
+def _layout(
+    digits: Sequence[PenDigit],
+    rng: np.random.Generator,
+    height: float,
+    gaps: tuple[float, float] = (-0.06, 0.45),
+) -> tuple[list[list[np.ndarray]], tuple[int, int], float]:
+    """Where :func:`compose_number` writes each digit: (strokes per digit, canvas size, pen width)."""
     slant = float(rng.uniform(-10, 10))
     pen = float(rng.uniform(0.06, 0.14) * height)
     pieces = []
@@ -365,10 +361,91 @@ def compose_number(
     placed = []
     for i, strokes in enumerate(pieces):
         if i:  # the gap is between the ink's edges: the pen's width is added to the centre lines'
-            x += float(rng.uniform(-0.06, 0.45)) * height + pen
+            x += float(rng.uniform(*gaps)) * height + pen
         far = np.concatenate(strokes).max(axis=0)  # (right, bottom): the pieces start at x = 0
         y = (canvas_h - max(float(far[1]), 1.0)) / 2 + float(rng.uniform(-0.1, 0.1)) * height
-        placed.extend(s + np.array([x, y], np.float32) for s in strokes)
+        placed.append([s + np.array([x, y], np.float32) for s in strokes])
         x += float(far[0])
-    width = int(x + margin)
-    return render_strokes([[(float(a), float(b)) for a, b in s] for s in placed], (width, canvas_h), pen)
+    return placed, (int(x + margin), canvas_h), pen
+
+
+def _draw(strokes: Sequence[np.ndarray], size: tuple[int, int], pen: float) -> Image.Image:
+    from draw2digit.canvas import render_strokes
+
+    return render_strokes([[(float(a), float(b)) for a, b in s] for s in strokes], size, pen)
+
+
+def compose_number(
+    digits: Sequence[PenDigit], rng: np.random.Generator, *, height: float = 120.0
+) -> Image.Image:
+    """Real pen digits written side by side as one canvas drawing (black on transparent).
+
+    One writer's pen and slant for the whole number; per digit, random sizes
+    (±15 %) and baselines (±10 % of the height), and gaps from a slight overlap
+    to a wide space, as numbers are written by hand.
+    """
+    placed, size, pen = _layout(digits, rng, height)
+    return _draw([s for strokes in placed for s in strokes], size, pen)
+
+
+def render_cut_pieces(
+    digits: Sequence[PenDigit],
+    count: int,
+    seed: int,
+    *,
+    strength: float = 1.0,
+    height: float = 80.0,
+    whole_share: float = 0.8,
+    foreign_share: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Digits as the number reader cuts them out of touching pairs, labelled by whose ink they hold.
+
+    ``count`` pairs of two digits are written so that they touch or overlap and cut
+    at every place the reader would try (:func:`draw2digit.segment.cut_sides`). A
+    piece holding at least ``whole_share`` of one digit's ink, with at most
+    ``foreign_share`` of its own ink from the neighbour, is that digit: the network
+    learns that a digit missing the edge its neighbour took is still itself, so the
+    reader's right cut wins over a wrong one. Other pieces are left out.
+    Returns (images uint8 (n, 28, 28), labels uint8), prepared as the reader does.
+    """
+    from scipy import ndimage
+
+    from draw2digit.preprocess import INK_THRESHOLD, ink_map
+    from draw2digit.segment import cut_sides, piece_image
+
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for _ in range(count):
+        pair = [perturb(digits[i], rng, strength) for i in rng.choice(len(digits), 2, replace=False)]
+        placed, size, pen = _layout(pair, rng, height, gaps=(-0.15, 0.0))
+        ink = ink_map(_draw([s for strokes in placed for s in strokes], size, pen))
+        owners = [ink_map(_draw(strokes, size, pen)) for strokes in placed]
+        mask = ink > max(INK_THRESHOLD, 0.25 * float(ink.max(initial=0.0)))
+        blobs, n = ndimage.label(mask, structure=np.ones((3, 3)))
+        if n == 0:
+            continue
+        biggest = 1 + int(np.argmax(ndimage.sum_labels(mask, blobs, np.arange(1, n + 1))))
+        keep = blobs == biggest
+        totals = [float((o * mask).sum()) for o in owners]
+        inside = [float((o * keep).sum()) for o in owners]
+        if min(totals) == 0 or any(i < 0.9 * t for i, t in zip(inside, totals, strict=True)):
+            continue  # not touching: the reader would not cut it
+        cols = np.flatnonzero(keep.any(axis=0))
+        left, right = int(cols[0]), int(cols[-1]) + 1
+        top, bottom, sides = cut_sides(ink, mask, keep, left, right)
+        for side in sides:
+            for half in (side, ~side):
+                piece = np.zeros_like(keep)
+                piece[top:bottom, left:right] = keep[top:bottom, left:right] & half
+                held = [float((o * piece).sum()) for o in owners]
+                k = int(np.argmax(held))
+                if held[k] < whole_share * totals[k] or held[1 - k] > foreign_share * sum(held):
+                    continue
+                cols = np.flatnonzero(piece.any(axis=0))
+                item = piece_image(ink, piece, int(cols[0]), int(cols[-1]) + 1)
+                if item is not None:
+                    images.append(np.uint8(np.round(item.image * 255)))
+                    labels.append(pair[k].label)
+    if not images:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
+    return np.stack(images), np.array(labels, np.uint8)

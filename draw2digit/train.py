@@ -30,7 +30,7 @@ NON_DIGIT_SOURCE = (
     "made here by synthetic.non_digit_drawings(family='fit'): letters and symbols in fonts that ship "
     "with matplotlib (DejaVu: Bitstream Vera license; Computer Modern: BaKoMa license), scribbles, shapes"
 )
-RENDER_CODE = ("pendigits.py", "synthetic.py", "canvas.py", "preprocess.py", "decode.py")
+RENDER_CODE = ("pendigits.py", "synthetic.py", "canvas.py", "preprocess.py", "decode.py", "segment.py")
 
 
 @dataclass
@@ -55,6 +55,7 @@ class TrainConfig:
     pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
     pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
     pen_perturb: float = 1.0  # pendigits.perturb's strength: how far each copy's strokes are bent
+    cut_pieces: int = 0  # touching pairs of pen digits cut as the number reader cuts them (its pieces)
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     scribble_crossings: int = 0  # scribbles cross themselves at least this often (3: docs/)
     extra_shapes: bool = False  # the fit family also draws synthetic.EXTRA_FIT_SHAPES
@@ -192,6 +193,11 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
 
         digits, copies, style_coverage, strength = payload
         return render_training_set(digits, copies, seed, style_coverage=style_coverage, strength=strength)
+    if kind == "pieces":
+        from draw2digit.pendigits import render_cut_pieces
+
+        digits, count, strength = payload
+        return render_cut_pieces(digits, count, seed, strength=strength)
     from draw2digit.preprocess import preprocess
     from draw2digit.synthetic import non_digit_drawings
 
@@ -229,6 +235,10 @@ def _rendered(
             ("pen", (digits[i::workers], copies, style_coverage, strength), seed * 100 + i)
             for i in range(workers)
         ]
+    elif kind == "pieces":
+        digits, count, strength = payload
+        share = -(-count // workers)
+        chunks = [("pieces", (digits, share, strength), seed * 100 + i) for i in range(workers)]
     else:
         count, crossings, extra = payload
         chunks = [
@@ -271,6 +281,11 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             "style_coverage": config.pen_style_coverage,
             "perturb_strength": strength,
         }
+        if config.cut_pieces:
+            key = f"{writers}|{config.cut_pieces}|perturb{strength}"
+            images, labels = _rendered("pieces", (digits, config.cut_pieces, strength), key, config.seed)
+            pen = Split(np.concatenate([pen.images, images]), np.concatenate([pen.labels, labels]))
+            card["pen_digits"]["cut_pieces"] = {"pairs": config.cut_pieces, "pieces": len(labels)}
     if config.non_digits:
         crossings = config.scribble_crossings
         extra = config.extra_shapes

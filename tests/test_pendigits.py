@@ -196,6 +196,46 @@ def test_numbers_of_pen_digits(pen_digits):
     assert np.array_equal(np.asarray(two), np.asarray(again))
 
 
+def test_cut_pieces_are_the_digits_the_reader_cuts_out_of_touching_pairs(pen_digits):
+    """Pairs of a 0 and a 1 only: every piece kept is one of them, both occur, and a stricter
+    share of the digit's own ink keeps fewer pieces; seeded like every training drawing."""
+    from draw2digit.preprocess import CENTRE
+
+    pool = [next(d for d in pen_digits if d.label == 0), next(d for d in pen_digits if d.label == 1)]
+    images, labels = pendigits.render_cut_pieces(pool, 24, seed=0)
+    assert images.dtype == np.uint8 and images.shape == (len(labels), 28, 28) and len(labels) >= 12
+    assert set(labels.tolist()) == {0, 1}
+    rows = (images.sum(2) * np.arange(28)).sum(1) / images.sum((1, 2))
+    assert np.all(np.abs(rows - CENTRE) < 1.5), "prepared like the reader's pieces: MNIST framing"
+    again, _ = pendigits.render_cut_pieces(pool, 24, seed=0)
+    other, _ = pendigits.render_cut_pieces(pool, 24, seed=1)
+    assert np.array_equal(images, again) and not np.array_equal(images[:8], other[:8])
+    strict, _ = pendigits.render_cut_pieces(pool, 24, seed=0, whole_share=0.97, foreign_share=0.02)
+    assert len(strict) < len(labels)
+    assert len(pendigits.render_cut_pieces(pool, 24, seed=0, whole_share=1.01)[1]) == 0
+
+
+def test_cut_pieces_come_from_the_readers_own_cuts(pen_digits):
+    """The pieces of one touching pair are among the halves ``split_digits`` weighs."""
+    from draw2digit import segment
+
+    pool = [d for d in pen_digits[:60] if d.label in (3, 0)]
+    images, _ = pendigits.render_cut_pieces(pool, 1, seed=6)
+    assert len(images), "this seed's pair touches"
+    rng = np.random.default_rng(6)
+    pair = [pendigits.perturb(pool[i], rng, 1.0) for i in rng.choice(len(pool), 2, replace=False)]
+    placed, size, pen = pendigits._layout(pair, rng, 80.0, gaps=(-0.15, 0.0))
+    drawing = pendigits._draw([s for strokes in placed for s in strokes], size, pen)
+    weighed = []
+
+    def confidence(batch):
+        weighed.extend(np.uint8(np.round(b * 255)) for b in batch)
+        return [0.5] * len(batch)
+
+    segment.split_digits(drawing, confidence=confidence)
+    assert all(any(np.array_equal(piece, w) for w in weighed) for piece in images)
+
+
 def test_pen_accuracy_report_adds_up(predictor, pen_digits):
     from draw2digit.evaluate import pen_accuracy
 
@@ -307,6 +347,8 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--scribble-crossings shapes the non-digits: it needs --non-digits N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--extra-shapes"]) == 2
     assert "--extra-shapes widens the non-digits: it needs --non-digits N" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--cut-pieces", "100"]) == 2
+    assert "--cut-pieces cuts the pen digits in pairs: it needs --pen-copies N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--pen-perturb", "2"]) == 2
     assert "--pen-perturb bends the pen digits' strokes: it needs --pen-copies N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-perturb", "-1"]) == 2

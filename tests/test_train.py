@@ -211,6 +211,17 @@ def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
     assert not np.array_equal(pen.images, bent.images)
 
 
+def test_cut_pieces_join_the_pen_digits_and_the_card_counts_them(pen_digits):
+    from draw2digit.train import extra_training_data
+
+    pen, _, card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,)))
+    cut, _, cut_card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,), cut_pieces=20))
+    added = cut_card["pen_digits"]["cut_pieces"]
+    assert "cut_pieces" not in card["pen_digits"] and added["pairs"] == 20 and added["pieces"] > 0
+    assert len(cut.labels) == len(pen.labels) + added["pieces"]
+    np.testing.assert_array_equal(cut.images[: len(pen.labels)], pen.images)
+
+
 @pytest.mark.slow
 def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     small = Split(mnist_test.images[:3000], mnist_test.labels[:3000])
