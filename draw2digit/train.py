@@ -540,7 +540,8 @@ def _train(
     shutil.rmtree(backup, ignore_errors=True)
 
     hist = _read_history(out / "history.csv") or history.history
-    plot_history(hist, out / HISTORY_PLOT)
+    earlier = parent_history(config.init_from, classes)
+    plot_history(earlier, out / HISTORY_PLOT, then=hist)
 
     x_test = test_split.images.astype("float32")[..., None] / 255.0
     probs = model.predict(x_test, batch_size=512, verbose=0)[:, :10]
@@ -594,10 +595,30 @@ def _read_history(csv_path: Path) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in rows[0] if k != "epoch"}
 
 
-def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
-    """Accuracy and loss per epoch, train against validation."""
+def parent_history(init_from: str | None, classes: int) -> dict[str, list[float]]:
+    """The history of the model a run starts from, when the run continues it (same classes).
+
+    A second stage (``--init-from`` the first, say with ``--cut-pieces``) is one
+    training in two runs, so its plot shows both; a run that grows a ten-class model
+    into eleven classes starts a new training and shows its own epochs only.
+    """
+    if not init_from:
+        return {}
+    folder = resolve_model_path(init_from, ".keras").parent
+    if read_model_card(folder).get("classes", 10) != classes:
+        return {}
+    return _read_history(folder / "history.csv")
+
+
+def plot_history(
+    history: dict[str, list[float]], path: str | Path, *, then: dict[str, list[float]] | None = None
+) -> Path:
+    """Accuracy and loss per epoch, train against validation; ``then``: a later run's, after a line."""
     from matplotlib.figure import Figure
 
+    first = len(history.get("loss", []))
+    if then:
+        history = {k: [*history.get(k, []), *v] for k, v in then.items() if not history or k in history}
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
@@ -608,6 +629,8 @@ def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
         ax.plot(epochs, history[key], "o-", label="train (augmented)")
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], "o-", label="validation")
+        if then and first:
+            ax.axvline(first + 0.5, color="grey", linestyle="--", label="second run starts")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

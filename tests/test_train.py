@@ -222,6 +222,29 @@ def test_cut_pieces_join_the_pen_digits_and_the_card_counts_them(pen_digits):
     np.testing.assert_array_equal(cut.images[: len(pen.labels)], pen.images)
 
 
+def test_a_second_run_of_the_same_classes_continues_its_parents_history(tmp_path):
+    """Stage two (``--init-from`` stage one) plots both runs; an eleven-class run grown from a
+    ten-class model starts afresh."""
+    from draw2digit.train import parent_history, plot_history
+
+    parent = tmp_path / "stage1"
+    parent.mkdir()
+    (parent / "model.keras").write_bytes(b"weights")
+    (parent / "model_card.json").write_text(json.dumps({"classes": 11}))
+    (parent / "history.csv").write_text(
+        "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.95,0.2,0.97,0.1\n1,0.97,0.1,0.98,0.08\n"
+    )
+    earlier = parent_history(str(parent), 11)
+    assert earlier["loss"] == [0.2, 0.1] and earlier["val_accuracy"] == [0.97, 0.98]
+    assert parent_history(str(parent), 10) == {} and parent_history(None, 11) == {}
+    later = {"accuracy": [0.98], "loss": [0.05], "val_accuracy": [0.99], "val_loss": [0.04]}
+    both, alone = tmp_path / "both.png", tmp_path / "alone.png"
+    plot_history(earlier, both, then=later)
+    plot_history({}, alone, then=later)
+    assert both.stat().st_size > 0 and alone.stat().st_size > 0
+    assert both.read_bytes() != alone.read_bytes()
+
+
 @pytest.mark.slow
 def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
     small = Split(mnist_test.images[:3000], mnist_test.labels[:3000])
