@@ -401,7 +401,8 @@ def render_cut_pieces(
     """Digits as the number reader cuts them out of touching pairs, labelled by whose ink they hold.
 
     ``count`` pairs of two digits are written so that they touch or overlap and cut
-    at every place the reader would try (:func:`draw2digit.segment.cut_sides`). A
+    at every place the reader tries (:func:`draw2digit.segment.cut_sides`; the reader
+    also retries each cut with the ink near it on both halves, not learned here). A
     piece holding at least ``whole_share`` of one digit's ink, with at most
     ``foreign_share`` of its own ink from the neighbour, is that digit: the network
     learns that a digit missing the edge its neighbour took is still itself, so the

@@ -13,7 +13,7 @@ from PIL import Image
 from draw2digit.canvas import render_strokes, to_png
 from draw2digit.evaluate import number_accuracy
 from draw2digit.preprocess import preprocess
-from draw2digit.segment import _seams, split_digits
+from draw2digit.segment import _seams, shared_ink_cuts, split_digits
 from draw2digit.synthetic import DIGIT_STROKES, compose_number, number_drawing, place_strokes
 
 
@@ -152,6 +152,19 @@ def test_seam_goes_round_ink_no_straight_cut_misses():
     best = seams[0]
     assert len(best) == 60 and np.all(np.abs(np.diff(best)) <= 1)
     assert region[np.arange(60), best].sum() == 0
+
+
+def test_each_cut_is_tried_again_with_the_ink_near_it_on_both_sides():
+    """A bar 6 pixels thick cut at column 30: first the plain halves, then halves that both keep
+    the 3 columns (half a pen width) either side of the cut, so neither digit comes out open."""
+    blob = np.zeros((20, 60), bool)
+    blob[7:13, 2:58] = True
+    side = np.broadcast_to(np.arange(60) < 30, blob.shape)
+    (left, right), (wide_left, wide_right) = shared_ink_cuts(blob, [side])
+    assert np.array_equal(left, side) and np.array_equal(right, ~side)
+    shared = np.flatnonzero((blob & wide_left & wide_right).any(axis=0))
+    assert 5 <= len(shared) <= 8 and shared.min() >= 26 and shared.max() <= 33
+    assert np.array_equal(blob & (wide_left | wide_right), blob)
 
 
 @pytest.mark.parametrize(("seed", "truth"), [(86, "32"), (166, "06"), (355, "30"), (718, "00")])
