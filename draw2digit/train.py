@@ -635,8 +635,9 @@ def plot_history(
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
-    if "val_accuracy" in history:
-        axes[0].set_ylim(max(0.9, min(history["val_accuracy"]) - 0.01), 1.0)
+    if "val_accuracy" in history:  # the first epoch's training accuracy may fall below: the rest may not
+        lowest = min(*history["val_accuracy"], *(history["accuracy"][1:] or history["accuracy"]))
+        axes[0].set_ylim(max(0.9, lowest - 0.01), 1.0)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return Path(path)
