@@ -370,16 +370,33 @@ def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with(
     defaults = TrainConfig()
     makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
     recipe = re.search(r"^RECIPE = (.+)$", makefile, re.M).group(1)
+    pieces = re.search(r"^PIECES = (.+)$", makefile, re.M).group(1)
     for folder, target, writers in (
         (MODELS, "train", pendigits.WRITERS),
         (MODELS / "heldout-twin", "train-twin", pendigits.FIT_WRITERS),
     ):
-        line = re.search(rf"^{target}:.*\n\t(.+)$", makefile, re.M).group(1)
-        flags = line.split("$(RECIPE)")[1]
-        args = build_parser().parse_args(["train", *shlex.split(recipe), *shlex.split(flags)])
+        lines = re.search(rf"^{target}:.*\n((?:\t.+\n)+)", makefile, re.M).group(1).splitlines()
+        commands = [
+            line.split("draw2digit ")[1].replace("$(RECIPE)", recipe).replace("$(PIECES)", pieces)
+            for line in lines
+        ]
+        runs = [build_parser().parse_args(shlex.split(c)) for c in commands]
+        first, args = (r for r in runs if r.command == "train")
+        assert args.init_from == first.out and args.cut_pieces > 0, "the second run continues the first"
+        assert first.init_from == "models/mnist-only" and not first.cut_pieces
+        assert runs[-1].command == "calibrate" and runs[-1].model == args.out
         card = json.loads((folder / "model_card.json").read_text())
         config = card["config"]
-        for key in ("epochs", "learning_rate", "warmup_epochs", "pen_copies", "non_digits", "seed", "width"):
+        for key in (
+            "epochs",
+            "learning_rate",
+            "warmup_epochs",
+            "pen_copies",
+            "non_digits",
+            "seed",
+            "width",
+            "cut_pieces",
+        ):
             assert config[key] == getattr(args, key), (folder, key)
         assert is_quantized(card) == args.quantize, folder
         assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
