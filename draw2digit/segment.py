@@ -25,8 +25,8 @@ MAX_CUT_PIXELS = 16_000_000
 #: A piece shorter than this share of the typical digit is part of a digit (a 2's tail, a
 #: 9's stem drawn apart), never a digit of its own: digits side by side are about as tall.
 SHORTEST = 0.6
-#: Where a cut crosses touching strokes, the ink within this many pen widths of it is also
-#: tried on both sides (see ``shared_ink_cuts``).
+#: Each cut is tried again with the ink within this many pen widths of it on both sides
+#: (see ``shared_ink_cuts``).
 SHARED_INK = 0.5
 
 
@@ -219,9 +219,10 @@ def shared_ink_cuts(blob: np.ndarray, sides: list[np.ndarray]) -> list[tuple[np.
     Where two digits touch, the ink they share goes to one side of any cut, and the
     other digit comes out open (a 0 that lost its left edge reads as 3). Trying the
     cut a second time with a band of ``SHARED_INK`` pen widths on both halves gives
-    both digits back whole; the reader keeps whichever reading it is surer of, so
-    the band costs nothing where the plain cut reads better. ``blob`` and the masks
-    cover the same rows and columns; the pen width is the blob's area over half its edge.
+    both digits back whole; the reader keeps whichever reading it is surer of (a
+    wrong band reading sometimes wins: 0.3-0.6 points on the tuning writers' numbers,
+    docs/real-drawings.md). ``blob`` and the masks cover the same rows and columns;
+    the pen width is the blob's area over half its edge.
     """
     pairs = [(side, ~side) for side in sides]
     edge = blob & ~ndimage.binary_erosion(blob)
