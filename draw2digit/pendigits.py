@@ -388,6 +388,20 @@ def compose_number(
     return _draw([s for strokes in placed for s in strokes], size, pen)
 
 
+def touching_pair(
+    digits: Sequence[PenDigit], rng: np.random.Generator, strength: float = 1.0, height: float = 80.0
+) -> tuple[Image.Image, list[Image.Image], list[PenDigit]]:
+    """Two of ``digits``, bent by :func:`perturb`, written so that they touch or overlap.
+
+    Returns the drawing, each digit drawn alone on the same canvas (whose ink is whose),
+    and the two digits.
+    """
+    pair = [perturb(digits[i], rng, strength) for i in rng.choice(len(digits), 2, replace=False)]
+    placed, size, pen = _layout(pair, rng, height, gaps=(-0.15, 0.0))
+    drawing = _draw([s for strokes in placed for s in strokes], size, pen)
+    return drawing, [_draw(strokes, size, pen) for strokes in placed], pair
+
+
 def render_cut_pieces(
     digits: Sequence[PenDigit],
     count: int,
@@ -417,10 +431,9 @@ def render_cut_pieces(
     rng = np.random.default_rng(seed)
     images, labels = [], []
     for _ in range(count):
-        pair = [perturb(digits[i], rng, strength) for i in rng.choice(len(digits), 2, replace=False)]
-        placed, size, pen = _layout(pair, rng, height, gaps=(-0.15, 0.0))
-        ink = ink_map(_draw([s for strokes in placed for s in strokes], size, pen))
-        owners = [ink_map(_draw(strokes, size, pen)) for strokes in placed]
+        drawing, alone, pair = touching_pair(digits, rng, strength, height)
+        ink = ink_map(drawing)
+        owners = [ink_map(a) for a in alone]
         mask = ink > max(INK_THRESHOLD, 0.25 * float(ink.max(initial=0.0)))
         blobs, n = ndimage.label(mask, structure=np.ones((3, 3)))
         if n == 0:

@@ -222,10 +222,7 @@ def test_cut_pieces_come_from_the_readers_own_cuts(pen_digits):
     pool = [d for d in pen_digits[:60] if d.label in (3, 0)]
     images, _ = pendigits.render_cut_pieces(pool, 1, seed=6)
     assert len(images), "this seed's pair touches"
-    rng = np.random.default_rng(6)
-    pair = [pendigits.perturb(pool[i], rng, 1.0) for i in rng.choice(len(pool), 2, replace=False)]
-    placed, size, pen = pendigits._layout(pair, rng, 80.0, gaps=(-0.15, 0.0))
-    drawing = pendigits._draw([s for strokes in placed for s in strokes], size, pen)
+    drawing, _, _ = pendigits.touching_pair(pool, np.random.default_rng(6))
     weighed = []
 
     def confidence(batch):
