@@ -345,7 +345,7 @@ class PenReport:
     confusion: np.ndarray  # (10, 11): rows true, columns predicted; the last column is "not a digit"
     writers: list[int]
     mistakes: list[tuple[int, int, int]]  # (index, true, predicted or -1 for rejected)
-    # 95 % bootstrap interval of ``accuracy`` over writers (None for a single writer)
+    # 95 % interval of ``accuracy`` over writers (writer_interval) (None for a single writer)
     accuracy_interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict:
@@ -365,7 +365,7 @@ class PenReport:
         if not self.accuracy_interval:
             return []
         low, high = (100 * a for a in self.accuracy_interval)
-        return [f"    95 % interval, writers resampled:  {low:.2f}-{high:.2f} % (for other writers, roughly)"]
+        return [f"    95 % interval over writers:        {low:.2f}-{high:.2f} % (for other writers, roughly)"]
 
     def table(self) -> str:
         lines = [
@@ -388,23 +388,33 @@ class PenReport:
 
 
 def writer_interval(
-    right: np.ndarray, writers: np.ndarray, *, level: float = 0.95, resamples: int = 4000, seed: int = 0
+    right: np.ndarray, writers: np.ndarray, *, level: float = 0.95
 ) -> tuple[float, float] | None:
-    """Bootstrap interval of the pooled accuracy, resampling whole writers (with replacement).
+    """Interval for the pooled accuracy over writers: Student's t on the log-odds, writers as clusters.
 
     One writer's drawings share a style, so how much writers differ, not how many drawings there
-    are, bounds what a figure on a few writers says about new ones. None with a single writer.
+    are, bounds what a figure on a few writers says about new ones. With ten writers, resampling
+    them (the percentile bootstrap used before) is too narrow: in simulations like the held-out
+    writers it held the true accuracy about 86 % of the time for a 95 % interval. The ratio's
+    cluster-robust standard error (small-sample factor G/(G-1), t with G-1 degrees of freedom) on
+    the log-odds scale, where accuracies near 100 % are not squeezed, holds it about 95 % of the
+    time (``tests/test_pendigits.py``). None with a single writer.
     """
+    from scipy import stats
+    from scipy.special import expit, logit
+
     right, writers = np.asarray(right, bool), np.asarray(writers)
     ids = np.unique(writers)
     if len(ids) < 2:
         return None
-    hits = np.array([right[writers == w].sum() for w in ids])
-    counts = np.array([(writers == w).sum() for w in ids])
-    pick = np.random.default_rng(seed).integers(0, len(ids), (resamples, len(ids)))
-    accuracy = hits[pick].sum(1) / counts[pick].sum(1)
-    low, high = np.quantile(accuracy, [(1 - level) / 2, (1 + level) / 2])
-    return float(low), float(high)
+    hits = np.array([right[writers == w].sum() for w in ids], float)
+    counts = np.array([(writers == w).sum() for w in ids], float)
+    g, p = len(ids), hits.sum() / counts.sum()
+    se = np.sqrt(g / (g - 1) * ((hits - p * counts) ** 2).sum()) / counts.sum()
+    if se == 0:  # every writer alike: no spread to widen the figure by
+        return float(p), float(p)
+    reach = stats.t.ppf((1 + level) / 2, g - 1) * se / (p * (1 - p))
+    return float(expit(logit(p) - reach)), float(expit(logit(p) + reach))
 
 
 def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = None) -> PenReport:

@@ -191,9 +191,10 @@ plt.show()
 #
 # Each person writes in a style of their own, so a figure on held-out writers depends on *who* wrote as much
 # as on how many digits they wrote: one writer's odd 8s weigh like hundreds of drawings. Below, the shipped
-# recipe per writer. Resampling the ten writers with replacement and recomputing the figure each time gives
-# a 95 % interval (`draw2digit evaluate --pen` prints it): roughly how far the figure may move for another
-# group of ten people. Two training runs that differ by a few drawings are far inside it.
+# recipe per writer. How much the ten differ gives a 95 % interval (`draw2digit evaluate --pen` prints it):
+# roughly how far the figure may move for another group of ten people. With so few writers the interval
+# is Student's t on the log-odds, not a resampling of the writers, which comes out too narrow for ten
+# (`evaluate.writer_interval`). Two training runs that differ by a few drawings are far inside it.
 
 # %%
 low, high = after.accuracy_interval

@@ -247,9 +247,6 @@ def test_pen_accuracy_report_adds_up(predictor, pen_digits):
     two = pen_accuracy(predictor, sample[:60] + pendigits.by_writers(pen_digits, [7])[:60], seed=0)
     low, high = two.accuracy_interval
     assert two.writers == [5, 7] and low <= two.accuracy <= high
-    assert min(two.per_writer.values()) == pytest.approx(low) and max(
-        two.per_writer.values()
-    ) == pytest.approx(high)
     assert f"{100 * low:.2f}-{100 * high:.2f} %" in two.table()
 
 
@@ -259,13 +256,29 @@ def test_writer_interval_grows_with_how_much_writers_differ():
     writers = np.repeat(np.arange(10), 100)
     alike = np.tile(np.arange(100) < 98, 10)  # every writer 98 %
     assert writer_interval(alike, writers) == pytest.approx((0.98, 0.98))
-    # the same 98 % overall, but writers 0 and 1 at 90 %, the others at 100 %: about 5 of 10 resampled
-    # writers are 90 % ones (0.95) in the worst 2.5 % of draws, none (1.0) in the best
+    # the same 98 % overall, but writers 0 and 1 at 90 %, the others at 100 %: the interval
+    # reaches down past the two weak writers' share and stays under 100 % above
     apart = np.concatenate([np.arange(100) < (90 if w < 2 else 100) for w in range(10)])
     low, high = writer_interval(apart, writers)
-    assert apart.mean() == pytest.approx(0.98) and 0.94 <= low <= 0.96 and high == pytest.approx(1.0)
-    assert writer_interval(apart, writers) == (low, high), "seeded"
+    assert apart.mean() == pytest.approx(0.98) and 0.90 <= low <= 0.93 and 0.99 <= high < 1.0
     assert writer_interval(apart, np.zeros(1000)) is None, "one writer: no spread to measure"
+
+
+def test_writer_interval_holds_the_true_accuracy_of_new_writers_95_times_in_100():
+    """Ten writers of 250 digits each, their own accuracies drawn around 98.7 % as the held-out
+    writers' are: the 95 % interval must hold the accuracy of writers at large about that often
+    (resampling the ten writers, the method before, held it 86 % of the time here)."""
+    from draw2digit.evaluate import writer_interval
+
+    rng = np.random.default_rng(1)
+    writers = np.repeat(np.arange(10), 250)
+    mean, held = 60 / 60.8, 0
+    for _ in range(400):
+        own = rng.beta(60, 0.8, 10)  # each writer's own accuracy
+        right = rng.random(writers.size) < own[writers]
+        low, high = writer_interval(right, writers)
+        held += low <= mean <= high
+    assert held / 400 >= 0.92
 
 
 def _report(count: int, wrong: list[int]):
