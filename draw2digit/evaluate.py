@@ -404,11 +404,10 @@ def writer_interval(
     from scipy.special import expit, logit
 
     right, writers = np.asarray(right, bool), np.asarray(writers)
-    ids = np.unique(writers)
+    ids, which = np.unique(writers, return_inverse=True)
     if len(ids) < 2:
         return None
-    hits = np.array([right[writers == w].sum() for w in ids], float)
-    counts = np.array([(writers == w).sum() for w in ids], float)
+    hits, counts = np.bincount(which, weights=right), np.bincount(which).astype(float)
     g, p = len(ids), hits.sum() / counts.sum()
     se = np.sqrt(g / (g - 1) * ((hits - p * counts) ** 2).sum()) / counts.sum()
     if se == 0:  # every writer alike: no spread to widen the figure by
