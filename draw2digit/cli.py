@@ -62,6 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("--pen-writers needs --pen-copies N (how many drawings of each pen digit)")
     if args.pen_perturb != 1.0 and (args.pen_perturb < 0 or not args.pen_copies):
         raise CLIError("--pen-perturb bends the pen digits' strokes: it needs --pen-copies N, and 0 or more")
+    if args.pen_morph and not (0 < args.pen_morph <= 1 and args.pen_copies):
+        raise CLIError("--pen-morph is a share of the pen copies: it needs --pen-copies N, and 0 to 1")
     if args.cut_pieces and (args.cut_pieces < 0 or not args.pen_copies):
         raise CLIError("--cut-pieces cuts the pen digits in pairs: it needs --pen-copies N, and 0 or more")
     if args.style_coverage and not args.pen_copies:
@@ -101,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pen_writers=_writers(args.pen_writers, "--pen-writers") if args.pen_writers else None,
         pen_style_coverage=args.style_coverage,
         pen_perturb=args.pen_perturb,
+        pen_morph=args.pen_morph,
         cut_pieces=args.cut_pieces,
         non_digits=args.non_digits,
         scribble_crossings=args.scribble_crossings,
@@ -768,6 +771,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="how far each pen copy's strokes are bent and jittered (pendigits.perturb; default %(default)s, "
         "0 = the writer's own trace, only resampled)",
+    )
+    p.add_argument(
+        "--pen-morph",
+        type=float,
+        default=train_defaults.pen_morph,
+        metavar="SHARE",
+        help="share of the pen copies first moved part of the way towards the same digit by another "
+        "training writer (pendigits.morph; default %(default)s): writers between the writers",
     )
     p.add_argument(
         "--cut-pieces",

@@ -306,6 +306,68 @@ def restyle(digit: PenDigit, rng: np.random.Generator) -> PenDigit:
     )
 
 
+def _resample(stroke: np.ndarray, n: int) -> np.ndarray:
+    """``n`` points evenly spaced along the stroke's length (a dot stays a dot)."""
+    steps = np.linalg.norm(np.diff(stroke, axis=0), axis=1)
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    if along[-1] == 0:
+        return np.repeat(stroke[:1].astype(np.float64), n, axis=0)
+    at = np.linspace(0.0, along[-1], n)
+    return np.stack([np.interp(at, along, stroke[:, 0]), np.interp(at, along, stroke[:, 1])], 1)
+
+
+#: Points per stroke when two writers' digits are matched, and how far apart (as a share of
+#: the digit's size, mean over points) two traces may be and still be morphed.
+MORPH_POINTS = 32
+MORPH_REACH = 0.2
+
+
+def morph(
+    digit: PenDigit, partners: Sequence[PenDigit], rng: np.random.Generator, *, tries: int = 8
+) -> PenDigit:
+    """The digit as a writer between its own and another training writer might have drawn it.
+
+    More writers is what reads new writers better (docs/real-drawings.md), and the
+    writers' own styles are the best guide to how a new one may write: a partner of the
+    same digit and stroke count by another writer is matched point by point (strokes
+    resampled along their length, reversed where that fits better, both scaled to
+    one size) and the trace moved a random 20-80 % of the way towards it. Partners
+    drawn another way (a 0 begun elsewhere, strokes in another order) lie too far
+    apart to blend into a digit, so only one within ``MORPH_REACH`` is used; if none
+    of ``tries`` is, the digit comes back as it was.
+    """
+    pool = [
+        p
+        for p in partners
+        if p.label == digit.label and p.writer != digit.writer and len(p.strokes) == len(digit.strokes)
+    ]
+    if not pool:
+        return digit
+
+    def frame(d: PenDigit) -> tuple[list[np.ndarray], np.ndarray, float]:
+        pts = np.concatenate(d.strokes).astype(np.float64)
+        lo, hi = pts.min(0), pts.max(0)
+        centre, size = (lo + hi) / 2, max(float((hi - lo).max()), 1.0)
+        return [(_resample(st, MORPH_POINTS) - centre) / size for st in d.strokes], centre, size
+
+    mine, centre, size = frame(digit)
+    for _ in range(tries):
+        theirs = frame(pool[int(rng.integers(len(pool)))])[0]
+        matched, far = [], 0.0
+        for a, b in zip(mine, theirs, strict=True):
+            ahead, back = np.linalg.norm(a - b, axis=1).mean(), np.linalg.norm(a - b[::-1], axis=1).mean()
+            matched.append(b if ahead <= back else b[::-1])
+            far = max(far, min(ahead, back))
+        if far <= MORPH_REACH:
+            t = rng.uniform(0.2, 0.8)
+            strokes = tuple(
+                (((1 - t) * a + t * b) * size + centre).astype(np.float32)
+                for a, b in zip(mine, matched, strict=True)
+            )
+            return PenDigit(digit.label, digit.writer, digit.sample, strokes)
+    return digit
+
+
 def render_training_set(
     digits: Sequence[PenDigit],
     copies: int,
@@ -314,21 +376,28 @@ def render_training_set(
     canvas: int = 140,
     style_coverage: bool = False,
     strength: float = 1.0,
+    morph_share: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``copies`` augmented drawings of each digit, preprocessed exactly as the server does.
 
     Returns (images uint8 (n, 28, 28), labels uint8). ``style_coverage`` adds
-    :func:`restyle`'s variants; ``strength`` scales :func:`perturb`'s warp and jitter.
-    A small canvas keeps this fast; the preprocessing rescales every drawing to
-    MNIST's framing anyway.
+    :func:`restyle`'s variants; ``strength`` scales :func:`perturb`'s warp and jitter;
+    ``morph_share`` of the copies are first :func:`morph`-ed towards another of
+    ``digits``' writers. A small canvas keeps this fast; the preprocessing rescales
+    every drawing to MNIST's framing anyway.
     """
     from draw2digit.preprocess import preprocess
 
     rng = np.random.default_rng(seed)
+    alike: dict[tuple[int, int], list[PenDigit]] = {}  # morph partners: the same digit and stroke count
+    for d in digits:
+        alike.setdefault((d.label, len(d.strokes)), []).append(d)
     images, labels = [], []
     for _ in range(copies):
         for d in digits:
             written = restyle(d, rng) if style_coverage else d
+            if morph_share and rng.random() < morph_share:
+                written = morph(written, alike.get((written.label, len(written.strokes)), []), rng)
             drawing = draw_pen_digit(perturb(written, rng, strength), random_style(rng, canvas), canvas)
             p = preprocess(drawing)
             if p.blank:

@@ -55,6 +55,7 @@ class TrainConfig:
     pen_writers: tuple[int, ...] | None = None  # default: pendigits.FIT_WRITERS
     pen_style_coverage: bool = False  # pendigits.restyle: styles few training writers use
     pen_perturb: float = 1.0  # pendigits.perturb's strength: how far each copy's strokes are bent
+    pen_morph: float = 0.0  # share of pen copies first morphed towards another writer (pendigits.morph)
     cut_pieces: int = 0  # touching pairs of pen digits cut as the number reader cuts them (its pieces)
     non_digits: int = 0  # drawings of the "not a digit" class (outlier exposure); 0 = ten classes
     scribble_crossings: int = 0  # scribbles cross themselves at least this often (3: docs/)
@@ -191,8 +192,10 @@ def _render_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     if kind == "pen":
         from draw2digit.pendigits import render_training_set
 
-        digits, copies, style_coverage, strength = payload
-        return render_training_set(digits, copies, seed, style_coverage=style_coverage, strength=strength)
+        digits, copies, style_coverage, strength, morph_share = payload
+        return render_training_set(
+            digits, copies, seed, style_coverage=style_coverage, strength=strength, morph_share=morph_share
+        )
     if kind == "pieces":
         from draw2digit.pendigits import render_cut_pieces
 
@@ -230,9 +233,9 @@ def _rendered(
         with np.load(path) as f:
             return f["images"], f["labels"]
     if kind == "pen":
-        digits, copies, style_coverage, strength = payload
+        digits, copies, style_coverage, strength, morph_share = payload
         chunks = [
-            ("pen", (digits[i::workers], copies, style_coverage, strength), seed * 100 + i)
+            ("pen", (digits[i::workers], copies, style_coverage, strength, morph_share), seed * 100 + i)
             for i in range(workers)
         ]
     elif kind == "pieces":
@@ -265,7 +268,9 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
         strength = config.pen_perturb
         key = f"{writers}|{config.pen_copies}" + ("|style" if style else "")
         key += f"|perturb{strength}" if strength != 1.0 else ""  # the old key at the default
-        images, labels = _rendered("pen", (digits, config.pen_copies, style, strength), key, config.seed)
+        key += f"|morph{config.pen_morph}" if config.pen_morph else ""
+        payload = (digits, config.pen_copies, style, strength, config.pen_morph)
+        images, labels = _rendered("pen", payload, key, config.seed)
         pen = Split(images, labels)
         card["pen_digits"] = {
             "dataset": "UCI Pen-Based Recognition of Handwritten Digits (pendigits-orig.tra), "
@@ -280,6 +285,7 @@ def extra_training_data(config: TrainConfig) -> tuple[Split | None, Split | None
             "copies_per_digit": config.pen_copies,
             "style_coverage": config.pen_style_coverage,
             "perturb_strength": strength,
+            "morph_share": config.pen_morph,
         }
         if config.cut_pieces:
             key = f"{writers}|{config.cut_pieces}|perturb{strength}"

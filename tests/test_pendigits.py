@@ -166,6 +166,47 @@ def test_restyle_adds_the_styles_few_writers_use():
     assert all(d.label == 1 for d in ones) and all(d.label == 7 for d in sevens)
 
 
+def _line(writer: int, top: tuple[float, float], bottom: tuple[float, float]) -> pendigits.PenDigit:
+    return pendigits.PenDigit(1, writer, 0, (np.array([top, bottom], np.float32),))
+
+
+def test_morph_moves_a_digit_part_way_towards_another_writers():
+    upright = _line(1, (250, 50), (250, 450))
+    leaning = _line(2, (370, 50), (250, 450))  # the top 0.3 of the height to the right
+    for seed in range(20):
+        moved = pendigits.morph(upright, [upright, leaning], np.random.default_rng(seed))
+        (stroke,) = moved.strokes
+        assert (moved.label, moved.writer) == (1, 1) and stroke.dtype == np.float32
+        lean = (stroke[0, 0] - stroke[-1, 0]) / (stroke[-1, 1] - stroke[0, 1])
+        assert 0.2 * 0.3 - 1e-3 <= lean <= 0.8 * 0.3 + 1e-3, "20-80 % of the way, never past it"
+        assert np.ptp(stroke[:, 1]) == pytest.approx(400, abs=1e-3), "the writer's own size and place"
+    drawn_backwards = _line(2, (250, 450), (370, 50))  # the same lean, bottom to top
+    backwards = pendigits.morph(upright, [drawn_backwards], np.random.default_rng(0)).strokes[0]
+    assert backwards[0, 1] < backwards[-1, 1] and backwards[0, 0] > 250, "matched end to end, not reversed"
+
+
+def test_morph_leaves_a_digit_alone_without_a_close_partner_by_another_writer():
+    upright = _line(1, (250, 50), (250, 450))
+    rng = np.random.default_rng(0)
+    assert pendigits.morph(upright, [_line(2, (370, 50), (250, 450))], rng) is not upright
+    assert pendigits.morph(upright, [_line(2, (50, 250), (450, 250))], rng) is upright, "drawn another way"
+    assert pendigits.morph(upright, [_line(1, (370, 50), (250, 450))], rng) is upright, "its own writer"
+    seven = pendigits.PenDigit(7, 2, 0, _line(2, (370, 50), (250, 450)).strokes)
+    assert pendigits.morph(upright, [seven], rng) is upright, "another digit"
+    foot = np.array([[200, 450], [300, 450]], np.float32)
+    two_strokes = pendigits.PenDigit(1, 2, 0, (*_line(2, (370, 50), (250, 450)).strokes, foot))
+    assert pendigits.morph(upright, [two_strokes], rng) is upright, "another number of strokes"
+
+
+def test_training_set_with_morphs_keeps_the_labels_and_changes_the_drawings(pen_digits):
+    digits = pendigits.by_writers(pen_digits, (1, 2))[:400]
+    plain, labels = pendigits.render_training_set(digits, copies=1, seed=0)
+    morphed, morphed_labels = pendigits.render_training_set(digits, copies=1, seed=0, morph_share=1.0)
+    np.testing.assert_array_equal(labels, morphed_labels)
+    changed = np.mean([not np.array_equal(a, b) for a, b in zip(plain, morphed, strict=True)])
+    assert changed > 0.5
+
+
 def test_training_set_with_style_coverage_differs_only_in_style(pen_digits):
     plain, labels = pendigits.render_training_set(pen_digits[:30], copies=1, seed=0)
     styled, styled_labels = pendigits.render_training_set(
@@ -363,6 +404,10 @@ def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, messag
     assert "--pen-perturb bends the pen digits' strokes: it needs --pen-copies N" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-perturb", "-1"]) == 2
     assert "0 or more" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--pen-morph", "0.5"]) == 2
+    assert "--pen-morph is a share of the pen copies: it needs --pen-copies N" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-morph", "1.5"]) == 2
+    assert "0 to 1" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path), "--outlier-loss", "uniform"]) == 2
     assert (
         "--outlier-loss says how the non-digits are learned: it needs --non-digits N"

@@ -211,6 +211,17 @@ def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
     assert not np.array_equal(pen.images, bent.images)
 
 
+def test_pen_morph_reaches_the_drawings_and_the_card(pen_digits):
+    from draw2digit.train import extra_training_data
+
+    pen, _, card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1, 2)))
+    config = TrainConfig(pen_copies=1, pen_writers=(1, 2), pen_morph=1.0)
+    morphed, _, morphed_card = extra_training_data(config)
+    assert card["pen_digits"]["morph_share"] == 0.0 and morphed_card["pen_digits"]["morph_share"] == 1.0
+    np.testing.assert_array_equal(pen.labels, morphed.labels)
+    assert not np.array_equal(pen.images, morphed.images)
+
+
 def test_cut_pieces_join_the_pen_digits_and_the_card_counts_them(pen_digits):
     from draw2digit.train import extra_training_data
 
