@@ -334,7 +334,8 @@ def morph(
     one size) and the trace moved a random 20-80 % of the way towards it. Partners
     drawn another way (a 0 begun elsewhere, strokes in another order) lie too far
     apart to blend into a digit, so only one within ``MORPH_REACH`` is used; if none
-    of ``tries`` is, the digit comes back as it was.
+    of ``tries`` is, the digit comes back as it was. Off by default: on the twin it read
+    new writers no better and cost MNIST (docs/real-drawings.md).
     """
     pool = [
         p
