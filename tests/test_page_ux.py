@@ -238,6 +238,18 @@ def test_one_digit_of_a_number_is_corrected(open_page, live_server):
     assert rec["box"] is not None and rec["drawing"]
 
 
+def test_a_later_answer_to_the_same_number_keeps_the_chosen_digit_open(open_page):
+    page = open_page()
+    page.click("label[for=mode-number]")
+    draw_number(page)
+    expect()(page.locator(DIGIT)).to_have_text("427", timeout=10_000)
+    page.click("[data-testid=number-digit-1]")
+    with page.expect_response(lambda r: r.url.endswith("/predict")):
+        page.dispatch_event("[data-testid=explain-toggle]", "change")  # asks again, the same drawing
+    expect()(page.locator("#correct-label")).to_have_text("Digit 2 of 3 is a:")
+    expect()(page.locator("[data-testid=correct-3]")).to_be_visible()
+
+
 # ---------------------------------------------------------------- 4. "Show why"
 
 

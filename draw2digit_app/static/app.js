@@ -457,8 +457,14 @@
     correctBox.hidden = false;
     notRight.hidden = true;
     numberHint.hidden = false;
-    setPanel(false);
-    selectedPiece = -1;
+    // A digit chosen for correction stays chosen when a later answer to the same drawing arrives
+    // (the answer to the last stroke's end can land after the click); any new stroke resets it.
+    if (selectedPiece >= 0 && selectedPiece < r.digits.length) {
+      choosePiece(selectedPiece);
+    } else {
+      setPanel(false);
+      selectedPiece = -1;
+    }
   }
 
   // boxes around the digits found (in the pad's CSS pixels, as sent), drawn crisp at the screen's density;
