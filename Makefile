@@ -4,19 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
 export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
-# The shipped model: the MNIST-only model, fine-tuned on MNIST + real pen digits + "not a digit", taught by itself,
-# served with int8 weights. The pen digits' strokes are bent twice as far as by default, every MNIST digit counts
-# twice in the loss, and the non-digits include the extra fit-family shapes. It trains on all 30 writers with 5
-# copies of each pen digit (about the twin's number of pen drawings); its twin (the same recipe without the
-# held-out and tuning writers, 10 copies) is what every real-drawing figure is measured with.
-# Each is trained in two runs: the recipe, then one more epoch at a fifth of its learning rate that adds digits
-# as the number reader cuts them out of touching pairs (PIECES; docs/real-drawings.md).
-RECIPE = --epochs 10 --learning-rate 1e-3 --warmup-epochs 0.5 --pen-copies 10 --non-digits 16000 \
-         --init-from models/mnist-only --distill-from models/mnist-only --quantize \
-         --pen-perturb 2 --mnist-class-weights 0:2,1:2,2:2,3:2,4:2,5:2,6:2,7:2,8:2,9:2 --extra-shapes
-PIECES = --epochs 1 --learning-rate 2e-4 --warmup-epochs 0 --cut-pieces 10000
-
-.PHONY: run test chromium postgresql container-tools lint format bench bench-api bench-page bench-scale bench-voila evaluate train train-twin voila lab notebooks clean
+.PHONY: run test test-fast figures screenshots chromium postgresql container-tools lint format bench bench-api bench-page bench-scale bench-voila evaluate train train-twin voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +30,17 @@ $(VENV)/.installed-notebooks: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-app  ## install the serving set (no TensorFlow), then serve the page and API with the shipped model on 127.0.0.1:5000
 	$(BIN)/draw2digit serve
 
-test: $(VENV)/.installed-test chromium postgresql container-tools  ## install what the tests need, lint, run the whole suite
+test: $(VENV)/.installed-test chromium postgresql container-tools  ## install what the tests need, lint, run the whole suite and the lessons
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+	$(BIN)/pytest -m notebook --nbval --nbval-sanitize-with=notebooks/sanitize.cfg --nbval-current-env notebooks
+
+# The loop to run while working: unit, API and store tests on SQLite; no browser, container, notebook or training.
+test-fast: $(VENV)/.installed-test  ## lint, then the fast part of the suite (a few minutes on 2 cores)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -m "not slow and not browser and not container and not postgres" -p no:cacheprovider -q
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 chromium:
@@ -88,30 +83,36 @@ bench: $(VENV)/.installed-train  ## latency/throughput of preprocessing + infere
 	$(BIN)/draw2digit bench --compare-keras
 
 bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-style server
-	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python -m benchmarks.bench_api
 
 bench-page: $(VENV)/.installed-test chromium  ## what a person waits for on the page: answer after the pen lifts, first "Show why"
-	$(BIN)/python benchmarks/page_timings.py
+	$(BIN)/python -m benchmarks.page_timings
 
 bench-scale: $(VENV)/.installed-test  ## locust on loopback: one process against --workers processes
-	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python -m benchmarks.bench_scale
 
 bench-voila: $(VENV)/.installed-test chromium  ## Voila: memory per visitor, time to the first prediction, preheated kernels
-	$(BIN)/python benchmarks/voila_users.py
+	$(BIN)/python -m benchmarks.voila_users
 
 evaluate: $(VENV)/.installed-train  ## held-out writers' pen digits and numbers (twin), then the shipped model: MNIST, figures
-	$(BIN)/draw2digit evaluate --model models/heldout-twin --pen --numbers 300
+	$(BIN)/draw2digit evaluate --model models/heldout-twin --pen --numbers 300 --save models/heldout-twin/evaluation.json
 	$(BIN)/draw2digit evaluate --figures models/figures --redrawn 3000 --ablation
 
-train: $(VENV)/.installed-train  ## the shipped model's training run, all 30 writers (see the README for its time on 2 CPU cores)
-	$(BIN)/draw2digit train --out runs/full-base --quiet $(RECIPE) --pen-writers all --pen-copies 5
-	$(BIN)/draw2digit train --out runs/full --quiet $(RECIPE) --pen-writers all --pen-copies 5 $(PIECES) --init-from runs/full-base
+# A stopped run resumes from its last finished epoch; a finished stage is skipped.
+train: $(VENV)/.installed-train  ## the shipped model from recipes/shipped.toml (both stages), then its calibration
+	$(BIN)/draw2digit train --recipe recipes/shipped.toml --quiet
 	$(BIN)/draw2digit calibrate --model runs/full
 
-train-twin: $(VENV)/.installed-train  ## the same recipe without the held-out and tuning writers: models/heldout-twin
-	$(BIN)/draw2digit train --out runs/twin-base --quiet $(RECIPE) --pen-writers fit
-	$(BIN)/draw2digit train --out runs/twin --quiet $(RECIPE) --pen-writers fit $(PIECES) --init-from runs/twin-base
+train-twin: $(VENV)/.installed-train  ## its twin without the held-out and tuning writers, from recipes/twin.toml
+	$(BIN)/draw2digit train --recipe recipes/twin.toml --quiet
 	$(BIN)/draw2digit calibrate --model runs/twin
+
+figures: $(VENV)/.installed-test  ## the README's figures table, from the model cards and saved evaluations
+	$(BIN)/draw2digit report
+
+screenshots: $(VENV)/.installed-test chromium  ## remake the README's screenshots (the browser tests take them)
+	$(BIN)/pytest -q tests/test_browser.py tests/test_voila.py
+	cp test-artifacts/*.png docs/
 
 voila: $(VENV)/.installed-notebooks  ## the drawing notebook as a standalone app on 127.0.0.1:8866
 	$(BIN)/draw2digit voila
@@ -121,7 +122,7 @@ lab: $(VENV)/.installed-notebooks  ## JupyterLab on the lesson notebooks
 
 notebooks: $(VENV)/.installed-test  ## rebuild the notebooks from notebooks/build.py and run them (outputs committed)
 	$(BIN)/python notebooks/build.py
-	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace 01_train.ipynb 02_evaluate.ipynb 03_draw.ipynb
+	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace 01_train.ipynb 02_evaluate.ipynb 03_real_drawings.ipynb 04_draw.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

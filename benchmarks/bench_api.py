@@ -1,6 +1,6 @@
 """Benchmark POST /predict on loopback: Draw2Digit against a tutorial-style server.
 
-    python benchmarks/bench_api.py            # or: make bench-api
+    python -m benchmarks.bench_api            # or: make bench-api
 
 Both servers get the same real drawings (the digit templates at several pen
 widths and MNIST test digits re-drawn on a 280x280 canvas), first one request at
@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from draw2digit.canvas import to_png
-from draw2digit.localhost import free_port
-from draw2digit.synthetic import digit_drawing, random_redraw
+from draw2digit.training.synthetic import digit_drawing, random_redraw
+from tests.support.localhost import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def drawings(count: int, seed: int = 0) -> list[tuple[bytes, int]]:
     """(JSON body, true digit) pairs: canvas PNG data URLs, as the page sends them."""
-    from draw2digit.data import load_split
+    from draw2digit.training.data import load_split
 
     items = [(digit_drawing(d, width=w), d) for d in range(10) for w in (6, 12, 18, 28)]
     test = load_split("test")

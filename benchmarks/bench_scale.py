@@ -1,6 +1,6 @@
 """One process against N worker processes, under the same locust load: throughput, latency, memory.
 
-    python benchmarks/bench_scale.py [--workers 2] [--users 32] [--seconds 20]   # or: make bench-scale
+    python -m benchmarks.bench_scale [--workers 2] [--users 32] [--seconds 20]   # or: make bench-scale
 
 Starts `draw2digit serve` on loopback, first as one waitress process (8
 threads), then as --workers gunicorn processes (4 threads each), runs locust
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from draw2digit.localhost import free_port, wait_for
+from tests.support.localhost import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import random
 from locust import HttpUser, between, task
 
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 
 DRAWINGS = [
     "data:image/png;base64," + base64.b64encode(to_png(digit_drawing(d, width=w))).decode()

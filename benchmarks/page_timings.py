@@ -1,6 +1,6 @@
 """What a person waits for on the page, measured in headless Chromium against `draw2digit serve`.
 
-    python benchmarks/page_timings.py        # or: make bench-page
+    python -m benchmarks.page_timings        # or: make bench-page
 
 Starts the server, opens the page, draws a 7 and times the first "Show why"
 (from the click to the explanation on screen), then draws each digit with the
@@ -22,9 +22,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from draw2digit.browser import CHROMIUM, CHROMIUM_ARGS, draw_with_mouse
-from draw2digit.localhost import free_port, wait_for
-from draw2digit.synthetic import DIGIT_STROKES
+from draw2digit.training.synthetic import DIGIT_STROKES
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, draw_with_mouse
+from tests.support.localhost import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

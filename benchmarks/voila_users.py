@@ -1,6 +1,6 @@
 """The Voila app for many users: memory per connected visitor and time to their first prediction.
 
-    python benchmarks/voila_users.py [--users 3]      # or: make bench-voila
+    python -m benchmarks.voila_users [--users 3]      # or: make bench-voila
 
 Each Voila visitor gets a kernel that runs the notebook. For each setting (no
 preheated kernels; a pool of preheated kernels) this starts `draw2digit voila`,
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from draw2digit.browser import CHROMIUM, CHROMIUM_ARGS, draw_with_mouse
-from draw2digit.localhost import free_port, wait_for
-from draw2digit.synthetic import DIGIT_STROKES
+from draw2digit.training.synthetic import DIGIT_STROKES
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, draw_with_mouse
+from tests.support.localhost import free_port, wait_for
 
 
 def rss_mib(pid: int) -> float:

@@ -1,10 +1,9 @@
-"""The model folder: the one place that knows its file names, how to find it, read it and write it.
+"""The model folder: the one place that knows its file names, how to find it and read its card.
 
-A model folder holds ``model.keras`` (training, evaluation, saliency),
-``model.tflite`` (serving: the same weights, no TensorFlow needed),
-``model_card.json`` (where it came from and how good it is),
-``calibration.json`` and the training plots. Training writes one; serving only
-reads one, and never imports training code.
+A model folder holds ``model.keras`` (training and evaluation), ``model.tflite``
+(serving: the same weights, no TensorFlow needed), ``model_card.json`` (where it
+came from and how good it is), ``calibration.json`` and the training plots.
+Training writes one (``draw2digit.training.export``); serving only reads one.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from draw2digit.data import Split
+from typing import Any
 
 ENV_MODEL = "DRAW2DIGIT_MODEL"
 #: In a source checkout (and an editable install) the shipped model is the repository's models/;
@@ -68,30 +65,79 @@ def read_model_card(folder: str | os.PathLike) -> dict:
 LITERT_WEIGHTS = "litert_weights"
 
 
-def save_model(
-    model, folder: str | os.PathLike, card: dict, *, quantize: bool = False, test: Split | None = None
-) -> Path:
-    """Write a Keras model with its LiteRT copy and its card: everything serving needs.
+@dataclass(frozen=True)
+class ModelCard:
+    """Typed reading of ``model_card.json``: the one place that knows its keys.
 
-    ``quantize`` stores the LiteRT copy's weights as int8 (several times faster on a CPU,
-    answers a little off the Keras copy's); the card says which (``litert_weights``).
-    With int8 weights and the MNIST ``test`` split, the card's test figures are
-    rescored on the copy that serves (the page and ``/api/model`` show them), and the
-    Keras figure is kept as ``keras_test_accuracy``.
+    Cards written by older versions lack some fields; each property says what
+    that means (no writers, no recipe) instead of every caller guessing.
     """
-    from draw2digit.model import export_tflite
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / MODEL_FILE)
-    export_tflite(model, folder / TFLITE_FILE, quantize=quantize)
-    card = {**card, LITERT_WEIGHTS: "int8 (dynamic range)" if quantize else "float32"}
-    card.pop("keras_test_accuracy", None)  # a parent's, when the card was copied from one
-    if quantize and test is not None:
-        keras_figure = {"keras_test_accuracy": card["test_accuracy"]} if "test_accuracy" in card else {}
-        card = {**card, **keras_figure, **served_test_scores(folder, test)}
-    write_model_card(folder, card)
-    return folder
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> ModelCard:
+        return cls(read_model_card(folder))
+
+    def _data(self, key: str) -> dict:
+        return self.raw.get("data", {}).get(key) or {}
+
+    @property
+    def name(self) -> str:
+        return str(self.raw.get("name", "unknown"))
+
+    @property
+    def version(self) -> str | None:
+        return self.raw.get("version")
+
+    @property
+    def created(self) -> str | None:
+        return self.raw.get("created")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """MNIST test accuracy of the copy that serves (int8 where quantized)."""
+        return self.raw.get("test_accuracy")
+
+    @property
+    def classes(self) -> int:
+        return int(self.raw.get("classes", 10))
+
+    @property
+    def config(self) -> dict:
+        return self.raw.get("config", {})
+
+    @property
+    def recipe(self) -> dict:
+        """The recipe file and stage this model was trained from ({} for older cards)."""
+        return self.raw.get("recipe", {})
+
+    @property
+    def validation_size(self) -> int:
+        return int(self.config.get("validation_size", 5000))
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 42))
+
+    @property
+    def pen_writers(self) -> list[int]:
+        """The pen writers it trained on (none for an MNIST-only model)."""
+        return list(self._data("pen_digits").get("writers", []))
+
+    @property
+    def extra_shapes(self) -> bool:
+        """Whether its non-digits included the extra fit-family shapes."""
+        return bool(self._data("non_digits").get("extra_shapes"))
+
+    @property
+    def held_back_ids(self) -> list[int]:
+        """Corrections a fine-tune kept out of training to measure on."""
+        return list(self.raw.get("finetune", {}).get("held_back_ids", []))
+
+    @property
+    def quantized(self) -> bool:
+        return is_quantized(self.raw)
 
 
 def write_model_card(folder: str | os.PathLike, card: dict) -> Path:
@@ -101,58 +147,10 @@ def write_model_card(folder: str | os.PathLike, card: dict) -> Path:
     return path
 
 
-def served_test_scores(folder: str | os.PathLike, test: Split) -> dict:
-    """MNIST test accuracy, overall and per digit, of the LiteRT copy a folder serves."""
-    import numpy as np
-
-    from draw2digit.evaluate import evaluate_arrays
-    from draw2digit.predictor import Predictor
-
-    probabilities = Predictor(folder).probabilities(
-        np.asarray(test.images, np.float32) / 255.0, calibrated=False
-    )
-    report = evaluate_arrays(probabilities, test.labels)
-    return {
-        "test_accuracy": report.accuracy,
-        "test_per_class_accuracy": {str(k): v for k, v in enumerate(report.per_class_accuracy)},
-    }
-
-
-def is_quantized(card: dict) -> bool:
+def is_quantized(card: dict | ModelCard) -> bool:
     """Whether a model card says its LiteRT copy has int8 weights (cards before the field: no)."""
-    return str(card.get(LITERT_WEIGHTS, "")).startswith("int8")
-
-
-#: what a model folder may hold besides the model and its card; calibration is left behind on purpose
-_FOLDER_EXTRAS = (HISTORY_PLOT, "history.csv", "figures")
-
-
-def quantize_folder(source: str | os.PathLike, out: str | os.PathLike, test: Split | None = None) -> dict:
-    """Copy a model folder with its LiteRT copy re-exported with int8 weights (training side: loads Keras).
-
-    The copy has no calibration: its thresholds were set on the float model's answers,
-    so ``draw2digit calibrate`` fits them again on the quantized ones. With the MNIST
-    ``test`` split, its card's test figures are the int8 copy's own.
-    """
-    import shutil
-
-    from draw2digit.model import load_keras
-
-    source, out = Path(source), Path(out)
-    model = load_keras(source / MODEL_FILE)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in _FOLDER_EXTRAS:
-        if (source / name).is_dir():
-            shutil.copytree(source / name, out / name, dirs_exist_ok=True)
-        elif (source / name).is_file():
-            shutil.copyfile(source / name, out / name)
-    for stale in ("calibration.json", "calibration_features.npz"):
-        (out / stale).unlink(missing_ok=True)
-    card = read_model_card(source)
-    if "keras_test_accuracy" in card:  # the source serves int8 itself: start from its float figure
-        card["test_accuracy"] = card["keras_test_accuracy"]
-    save_model(model, out, card, quantize=True, test=test)
-    return read_model_card(out)
+    raw = card.raw if isinstance(card, ModelCard) else card
+    return str(raw.get(LITERT_WEIGHTS, "")).startswith("int8")
 
 
 CURRENT = "current"

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from draw2digit._native import import_tensorflow
+
 STEPS = 32
 
 
@@ -35,11 +37,15 @@ class Explainer:
     def _load(self):
         with self._lock:
             if self._fn is None:
-                from draw2digit._native import import_tensorflow
-                from draw2digit.model import load_keras
-
-                tf = import_tensorflow()
-                model = load_keras(self.keras_path)
+                try:
+                    tf = import_tensorflow()
+                    import keras
+                except ImportError as exc:
+                    raise ExplanationUnavailable(
+                        "explanations need TensorFlow, which this server does not have "
+                        "(pip install 'draw2digit[train]')"
+                    ) from exc
+                model = keras.saving.load_model(self.keras_path, compile=False)
                 alphas = tf.reshape(tf.linspace(1.0 / STEPS, 1.0, STEPS), (STEPS, 1, 1, 1))
 
                 @tf.function(
@@ -58,11 +64,9 @@ class Explainer:
 
     def saliency(self, image: np.ndarray, target: int) -> np.ndarray:
         """(28, 28) map in [0, 1]: how much each pixel pushed the model towards ``target``."""
-        from draw2digit._native import import_tensorflow
-
-        tf = import_tensorflow()
+        fn = self._load()
         x = np.asarray(image, np.float32).reshape(28, 28, 1)
-        attributions = self._load()(tf.constant(x), tf.constant(int(target), tf.int32)).numpy()[..., 0]
+        attributions = fn(x, np.int32(target)).numpy()[..., 0]
         positive = np.clip(attributions, 0, None)
         peak = float(positive.max())
         return positive / peak if peak > 0 else positive

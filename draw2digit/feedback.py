@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from PIL import Image
 
 from draw2digit import db
-from draw2digit.data import user_path
 from draw2digit.decode import ImageInput, PreprocessError, to_pil_or_array
+from draw2digit.paths import user_path
 from draw2digit.preprocess import preprocess
 
 ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"  # an SQLite file; DRAW2DIGIT_DATABASE_URL takes precedence
@@ -144,7 +144,7 @@ class FeedbackStore:
             pixels = item.image
         original = _png_bytes(decoded)
         row = {
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "label": label,
             "predicted": predicted,
             "original": original,

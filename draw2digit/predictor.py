@@ -3,8 +3,8 @@
 The shipped model comes in two files with the same weights: ``model.keras`` for
 training and evaluation, and ``model.tflite`` for serving. The LiteRT interpreter
 answers a single drawing in about a millisecond and starts without importing
-TensorFlow, where ``model.predict`` costs tens of milliseconds a call; the tests
-check that both give the same probabilities.
+TensorFlow. Training code can hand a :class:`Predictor` another runner (the
+Keras copy, ``draw2digit.training.keras_runner``) to compare the two.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from draw2digit._native import import_tensorflow, quiet_native_stderr
-from draw2digit.artifacts import read_model_card, resolve_model_path
+from draw2digit._native import quiet_native_stderr
+from draw2digit.artifacts import ModelCard, resolve_model_path
 from draw2digit.calibration import Calibration, ModelOutputs
 from draw2digit.decode import ImageInput
+from draw2digit.explain import Explainer, ExplanationUnavailable
 from draw2digit.preprocess import Preprocessed, preprocess
+from draw2digit.segment import split_digits
 
 MAX_BATCH = 256
 
@@ -117,38 +119,22 @@ class _LiteRTRunner:
         return interp.get_tensor(probs).copy(), None if feats is None else interp.get_tensor(feats).copy()
 
 
-class _KerasRunner:
-    """A traced call of the Keras model: no per-call ``predict`` set-up."""
-
-    def __init__(self, path: Path):
-        tf = import_tensorflow()
-        from draw2digit.model import load_keras, with_features
-
-        self.model = with_features(load_keras(path))
-        self._fn = tf.function(
-            lambda x: self.model(x, training=False),
-            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
-        )
-
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, feats = self._fn(x)
-        return probs.numpy(), feats.numpy()
+#: What runs the network: (n, 28, 28, 1) floats in, raw probabilities and features (or None) out.
+Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
 class Predictor:
     """Preprocess + model, loaded once; safe to share between threads.
 
-    ``backend`` is ``"litert"`` (default, fastest) or ``"keras"``.
+    ``runner`` replaces the LiteRT interpreter (it must answer as the model file
+    at ``model`` would); serving never passes one.
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, backend: str = "litert"):
-        if backend not in ("litert", "keras"):
-            raise ValueError(f"backend must be 'litert' or 'keras', not {backend!r}")
-        suffix = ".tflite" if backend == "litert" else ".keras"
-        self.model_path = resolve_model_path(model, suffix)
-        self.backend = backend
-        self._run = _LiteRTRunner(self.model_path) if backend == "litert" else _KerasRunner(self.model_path)
-        self.card: dict = read_model_card(self.model_path.parent)
+    def __init__(self, model: str | os.PathLike | None = None, runner: Runner | None = None):
+        self.model_path = resolve_model_path(model, ".tflite" if runner is None else ".keras")
+        self.backend = "litert" if runner is None else getattr(runner, "name", "custom")
+        self._run: Runner = _LiteRTRunner(self.model_path) if runner is None else runner
+        self.card = ModelCard.read(self.model_path.parent)
         self.calibration = Calibration.load(self.model_path.parent)
         self._explainer = None
         self._explainer_lock = threading.Lock()
@@ -156,18 +142,10 @@ class Predictor:
 
     def _get_explainer(self):
         """The explainer, or :class:`ExplanationUnavailable` saying what this install lacks."""
-        from draw2digit.explain import Explainer, ExplanationUnavailable
-
         with self._explainer_lock:
             if self._explainer is None:
                 try:
-                    import_tensorflow()
                     keras_path = resolve_model_path(self.model_path.parent, ".keras")
-                except ImportError as exc:
-                    raise ExplanationUnavailable(
-                        "explanations need TensorFlow, which this server does not have "
-                        "(pip install 'draw2digit[train]')"
-                    ) from exc
                 except FileNotFoundError as exc:
                     raise ExplanationUnavailable(
                         f"explanations need the Keras copy of the model: {exc}"
@@ -241,7 +219,6 @@ class Predictor:
 
     def predict_number(self, source: ImageInput) -> NumberPrediction:
         """Several digits side by side ("2025"): split, read each, left to right."""
-        from draw2digit.segment import split_digits
 
         def confidence(images: list[np.ndarray]) -> list[float]:
             """How sure the model is that each piece is one digit (a stray bar is not)."""

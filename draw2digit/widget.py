@@ -22,10 +22,8 @@ import io
 import os
 import threading
 
-import anywidget
 import ipywidgets as widgets
 import numpy as np
-import traitlets
 from ipycanvas import Canvas, hold_canvas
 from PIL import Image
 
@@ -34,90 +32,11 @@ from draw2digit.decode import ImageInput, PreprocessError
 from draw2digit.feedback import DigitPiece, FeedbackStore
 from draw2digit.history import History
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
+from draw2digit.widget_assets import _CSS, ShortcutKeys
 
 Point = tuple[float, float]
 Stroke = tuple[float, list[Point]]  # (pen width, points)
 UNSURE = 0.8  # below this confidence the correction digits open by themselves, as on the page
-
-_CSS = """
-<style>
-.d2d-pad { gap: 24px; align-items: flex-start; flex-wrap: wrap; max-width: 100%; }
-.d2d-left { min-width: 0; }
-.d2d-canvas { border: 2px solid #6e7781; border-radius: 10px; background: #fff; cursor: crosshair;
-  touch-action: none; height: auto !important; max-width: 100%; }
-.d2d-canvas:focus-visible { outline: 3px solid #1f5fbf; outline-offset: 2px; }
-.d2d-digit, .d2d-digit .widget-html-content { font-size: 72px; font-weight: 700; color: #1f5fbf;
-  line-height: 84px; height: 84px; overflow: visible; }
-.d2d-prompt { color: #57606a; font-size: 16px; }
-.d2d-error { color: #a4161a; }
-.d2d-ok { color: #1a7f37; }
-.d2d-bars { font-family: system-ui, sans-serif; font-size: 13px; }
-.d2d-bars .row { display: grid; grid-template-columns: 14px 160px 56px; gap: 6px; align-items: center; }
-.d2d-bars .track { height: 10px; background: #eef1f4; border-radius: 5px; overflow: hidden; }
-.d2d-bars .fill { height: 100%; background: #8fb0e3; }
-.d2d-bars .top .fill { background: #1f5fbf; }
-.d2d-bars .top { font-weight: 700; }
-.d2d-preview img, img.d2d-preview, .d2d-why img { image-rendering: pixelated; border: 1px solid #c9d1d9;
-  border-radius: 6px; background: #000; }
-.d2d-seen { align-items: center; gap: 12px; }
-.d2d-caption { color: #57606a; font-size: 13px; }
-.d2d-correct-buttons { display: grid !important; grid-template-columns: repeat(5, 44px); gap: 6px; }
-.d2d-correct-buttons button { width: 44px !important; height: 44px !important; padding: 0 !important;
-  font-size: 16px; }
-.d2d-pieces .widget-toggle-button { min-height: 44px; min-width: 56px; }
-.d2d-why-figures { gap: 16px; flex-wrap: wrap; }
-.d2d-why figure { margin: 0; text-align: center; }
-.d2d-legend { display: flex; align-items: center; gap: 8px; font-size: 13px; color: #57606a; }
-.d2d-legend-bar { display: inline-block; width: 160px; height: 12px; border-radius: 6px;
-  background: linear-gradient(90deg, #8c8c8c, #ff0000, #ffd900); }
-.d2d-spinner { display: inline-block; width: 12px; height: 12px; border-radius: 50%;
-  border: 3px solid #dbe7fb; border-top-color: #1f5fbf; animation: d2d-spin 0.8s linear infinite; }
-@keyframes d2d-spin { to { transform: rotate(360deg); } }
-</style>
-"""
-
-# Keys for the pad, as on the page. ipycanvas' canvas swallows every key it sees (even Tab, which
-# traps keyboard focus in it), so this listens first, in the capture phase, lets Tab leave the pad and
-# turns the shortcuts into messages. It only acts inside its own pad (or on a page with one pad, as
-# in Voila), so JupyterLab's own Esc and Ctrl+Z keep working elsewhere.
-KEYS_ESM = """
-export default {
-  render({ model, el }) {
-    const onKey = (e) => {
-      const root = el.closest(".d2d-pad");
-      if (!root) return;
-      const active = document.activeElement;
-      const inside = root.contains(active);
-      const pads = document.querySelectorAll(".d2d-pad").length;
-      const alone = (!active || active === document.body) && pads === 1;
-      if (!inside && !alone) return;
-      const onPad = active && active.classList && active.classList.contains("d2d-canvas");
-      const key = (e.key || "").toLowerCase();
-      const mod = e.ctrlKey || e.metaKey;
-      let action = null;
-      if (mod && (key === "y" || (key === "z" && e.shiftKey))) action = "redo";
-      else if (mod && key === "z") action = "undo";
-      // Esc clears, but not while a slider or button has focus: Esc belongs to it then
-      else if (e.key === "Escape" && (onPad || !inside)) action = "clear";
-      if (action) {
-        e.preventDefault();
-        e.stopImmediatePropagation();
-        model.send({ action });
-      } else if (onPad) {
-        e.stopImmediatePropagation(); // Tab and the rest keep their usual meaning
-      }
-    };
-    window.addEventListener("keydown", onKey, true);
-    return () => window.removeEventListener("keydown", onKey, true);
-  },
-};
-"""
-
-
-class ShortcutKeys(anywidget.AnyWidget):
-    """Invisible: sends ``{"action": "undo" | "redo" | "clear"}`` for the pad's keyboard shortcuts."""
-
-    _esm = traitlets.Unicode(KEYS_ESM).tag(sync=True)
 
 
 class DrawingPad(widgets.HBox):

@@ -256,7 +256,7 @@ def ready():
         [preprocess(np.zeros((28, 28), np.float32))]
     )  # the model is loaded and runs
     database = get_store().check()
-    return jsonify(status="ready", model=predictor.card.get("version"), database=database)
+    return jsonify(status="ready", model=predictor.card.version, database=database)
 
 
 @bp.get("/metrics")
@@ -271,14 +271,14 @@ def health():
     return jsonify(
         status="ok",
         version=__version__,
-        model=predictor.card.get("created"),
+        model=predictor.card.created,
         explanations="warm" if predictor.explainer_warm else "cold",  # "Show why" answers fast when warm
     )
 
 
 @bp.get("/api/model")
 def model_card():
-    return jsonify(get_predictor().card)
+    return jsonify(get_predictor().card.raw)
 
 
 @bp.get("/openapi.json")

@@ -82,7 +82,7 @@ def render_metrics() -> Response:
 def init_app(app: Flask) -> None:
     """Request ids, per-request metrics and (with ``LOG_REQUESTS``) one log line per request."""
     card = app.extensions["draw2digit.predictor"].card
-    get_metrics().model.labels(card.get("name", "unknown"), str(card.get("version", "unknown"))).set(1)
+    get_metrics().model.labels(card.name, str(card.version or "unknown")).set(1)
 
     @app.before_request
     def _start() -> None:

@@ -44,7 +44,7 @@ OUT_DIR = "../runs/notebook"
 import matplotlib.pyplot as plt
 import numpy as np
 
-from draw2digit.data import load_mnist
+from draw2digit.training.data import load_mnist
 
 train_split, test_split = load_mnist()
 print("train:", train_split.images.shape, train_split.images.dtype)
@@ -74,7 +74,8 @@ plt.show()
 # learns the digit, not its exact pose. Top row: originals; below: three random versions of each.
 
 # %%
-from draw2digit.train import TrainConfig, random_affine
+from draw2digit.training.config import TrainConfig
+from draw2digit.training.train import random_affine
 
 originals = train_split.images[:8, ..., None].astype("float32") / 255
 fig, axes = plt.subplots(4, 8, figsize=(8, 4.2))
@@ -93,7 +94,7 @@ plt.show()
 # 7×7 to a single vector, and a softmax turns it into ten probabilities.
 
 # %%
-from draw2digit.model import build_model
+from draw2digit.training.model import build_model
 
 build_model().summary()
 
@@ -105,7 +106,7 @@ build_model().summary()
 # The progress output changes from run to run, so the tests do not compare it.
 
 # %% tags=["nbval-ignore-output"]
-from draw2digit.train import train
+from draw2digit.training.train import train
 
 card = train(TrainConfig(epochs=EPOCHS, limit=LIMIT), OUT_DIR, verbose=2)
 print(f"test accuracy after {card['epochs']} epochs: {100 * card['test_accuracy']:.2f} %")

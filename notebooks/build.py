@@ -13,7 +13,7 @@ from pathlib import Path
 import jupytext
 
 HERE = Path(__file__).resolve().parent
-LESSONS = ("01_train", "02_evaluate", "03_draw")
+LESSONS = ("01_train", "02_evaluate", "03_real_drawings", "04_draw")
 
 
 def read_lesson(name: str):

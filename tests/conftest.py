@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from draw2digit import data
-from draw2digit.browser import CHROMIUM, CHROMIUM_ARGS
-from draw2digit.localhost import free_port, wait_for
+from draw2digit.training import data
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.localhost import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -40,7 +40,7 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def pen_digits():
     """The real pen digits (UCI pendigits, 30 writers) from ../shared or $DRAW2DIGIT_PENDIGITS_DIR."""
-    from draw2digit import pendigits
+    from draw2digit.training import pendigits
 
     try:
         return pendigits.load_pendigits()
@@ -75,9 +75,9 @@ def predictor():
 
 @pytest.fixture(scope="session")
 def keras_predictor():
-    from draw2digit.predictor import Predictor
+    from draw2digit.training.model import keras_predictor
 
-    return Predictor(MODELS, backend="keras")
+    return keras_predictor(MODELS)
 
 
 @pytest.fixture
@@ -245,3 +245,10 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
     return request.getfixturevalue("postgres_url")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start PostgreSQL are marked so that `make test-fast` can leave them out."""
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 
 PNG7 = to_png(digit_drawing(7))
 B64_7 = base64.b64encode(PNG7).decode()

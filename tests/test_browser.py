@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from draw2digit.browser import MIDDLE, canvas_points, draw_with_mouse
-from draw2digit.synthetic import DIGIT_STROKES
+from draw2digit.training.synthetic import DIGIT_STROKES
 from tests.conftest import ARTIFACTS
+from tests.support.browser import MIDDLE, canvas_points, draw_with_mouse
 
 pytestmark = pytest.mark.browser
 

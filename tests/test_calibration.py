@@ -8,17 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from draw2digit.calibration import (
-    Calibration,
-    ModelOutputs,
-    apply_temperature,
-    calibrate,
-    expected_calibration_error,
-    fit_temperature,
-    mahalanobis_score,
-)
+from draw2digit.calibration import Calibration, ModelOutputs, apply_temperature, mahalanobis_score
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing, non_digit_drawings
+from draw2digit.training.calibrate import calibrate, expected_calibration_error, fit_temperature
+from draw2digit.training.synthetic import digit_drawing, non_digit_drawings
 from tests.conftest import MODELS
 
 
@@ -117,7 +110,7 @@ def test_non_digit_drawings_are_seeded_and_varied():
 def test_each_non_digit_says_which_glyph_or_shape_it_is():
     from PIL import Image
 
-    from draw2digit.synthetic import NON_DIGIT_FAMILIES
+    from draw2digit.training.synthetic import NON_DIGIT_FAMILIES
 
     test = NON_DIGIT_FAMILIES["test"]
     for image, label in non_digit_drawings(60, seed=5, family="test"):
@@ -191,9 +184,9 @@ def test_shipped_calibration_is_applied(predictor):
 @pytest.mark.slow
 def test_shipped_rule_rates(predictor, mnist_test, pen_digits):
     """The shipped rule, measured here on fresh drawings (other seeds than calibration used)."""
-    from draw2digit import pendigits
-    from draw2digit.evaluate import pen_accuracy
     from draw2digit.preprocess import preprocess
+    from draw2digit.training import pendigits
+    from draw2digit.training.evaluate import pen_accuracy
 
     report = json.loads((MODELS / "calibration.json").read_text())
     chosen = report["rules"][report["rule"]]
@@ -218,7 +211,7 @@ def test_mahalanobis_score_matches_the_definition(rng):
 
 def test_non_digit_families_share_no_shape_and_every_shape_draws_ink():
     from draw2digit.canvas import render_strokes
-    from draw2digit.synthetic import EXTRA_FIT_SHAPES, NON_DIGIT_FAMILIES, _shape
+    from draw2digit.training.synthetic import EXTRA_FIT_SHAPES, NON_DIGIT_FAMILIES, _shape
 
     fit, test = (set(NON_DIGIT_FAMILIES[f]["shapes"]) for f in ("fit", "test"))
     fit |= set(EXTRA_FIT_SHAPES)
@@ -233,24 +226,9 @@ def test_non_digit_families_share_no_shape_and_every_shape_draws_ink():
         assert (ink > 0).mean() > 0.01, name
 
 
-def test_scribbles_that_rarely_cross_themselves_can_be_left_out():
-    """A pen path that crosses itself once (an 8) or never (a 0, a 2) is often a fair digit."""
-    from draw2digit.synthetic import _smooth_scribble, self_crossings
-
-    star = [(np.cos(a), np.sin(a)) for a in np.arange(6) * 4 * np.pi / 5]
-    circle = [(np.cos(a), np.sin(a)) for a in np.linspace(0, 2 * np.pi, 50)]
-    assert self_crossings(star) == 5 and self_crossings(circle) == 0
-    assert self_crossings([(0, 0), (2, 2), (2, 0), (0, 2)]) == 1, "an hourglass crosses once"
-    assert self_crossings([(0, 0), (1, 0), (1, 1), (0, 1), (0, 0.5), (2, 0.5)]) == 1
-    rng = np.random.default_rng(0)
-    plain = [self_crossings(_smooth_scribble(rng, 280)) for _ in range(40)]
-    strict = [self_crossings(_smooth_scribble(rng, 280, min_crossings=3)) for _ in range(40)]
-    assert min(plain) < 3 <= min(strict)
-
-
 def test_tuning_sets_are_drawn_like_the_evaluation(pen_digits):
-    from draw2digit import pendigits
-    from draw2digit.calibration import non_digit_set, pen_set
+    from draw2digit.training import pendigits
+    from draw2digit.training.calibrate import non_digit_set, pen_set
 
     writer = pendigits.HELDOUT_WRITERS[0]
     images, labels = pen_set((writer,), seed=5)
@@ -268,8 +246,8 @@ def test_tuning_sets_are_drawn_like_the_evaluation(pen_digits):
 
 
 def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_path, capsys):
-    from draw2digit import calibration
     from draw2digit.cli import main
+    from draw2digit.cli import training as commands
 
     digits = np.eye(10)[rng.integers(0, 10, 500)] * 0.9 + 0.01
     sure = (outputs(digits, rng.uniform(0, 0.1, 500)), digits.argmax(1))
@@ -284,7 +262,7 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
     report["pen_writers"] = {"tuning": [], "heldout": [], "heldout_seen_in_training": []}
     budgets = []
     monkeypatch.setattr(
-        calibration,
+        commands,
         "run_calibration",
         lambda predictor, config: budgets.append(config.max_false_rejection) or (report, None),
     )
@@ -302,61 +280,46 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
         assert main(["calibrate", "--out", str(tmp_path), "--max-false-rejection", bad]) == 2
         err = capsys.readouterr().err
         assert (
-            "--max-false-rejection is a share of real digits between 0 and 1" in err
-            and "Traceback" not in err
+            "max_false_rejection is a share of real digits between 0 and 1" in err and "Traceback" not in err
         )
     assert budgets == [0.0025], "refused before any work"
 
 
 @pytest.mark.parametrize(
     "learned, expected",
-    [
-        ({"scribble_crossings": 3}, (3, False)),
-        ({"scribble_crossings": 0, "extra_shapes": True}, (0, True)),
-        (None, (0, False)),
-    ],
+    [({"extra_shapes": True}, (True,)), ({"extra_shapes": False}, (False,)), (None, (False,))],
 )
 def test_rule_is_chosen_on_the_fit_family_the_model_learned(monkeypatch, learned, expected):
-    """A ``--scribble-crossings`` or ``--extra-shapes`` model is calibrated on what it learned;
-    the check family never changes."""
+    """An ``extra_shapes`` model is calibrated on what it learned; the check family never changes."""
     from types import SimpleNamespace
 
-    import draw2digit.data
-    from draw2digit import calibration
+    from draw2digit.artifacts import ModelCard
+    from draw2digit.training import calibrate as calibration
+    from draw2digit.training.data import Split
 
-    tiny = draw2digit.data.Split(np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8))
+    tiny = Split(np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8))
     calls = []
 
-    def spy(count, seed, family, scribble_crossings=0, extra_shapes=False):
-        calls.append((family, seed, scribble_crossings, extra_shapes))
+    def spy(count, seed, family, extra_shapes=False):
+        calls.append((family, seed, extra_shapes))
         return np.zeros((2, 28, 28), np.float32), ["shape: star"] * 2
 
     monkeypatch.setattr(calibration, "non_digit_set", spy)
     monkeypatch.setattr(calibration, "pen_set", lambda writers, seed: (np.zeros((3, 28, 28)), np.arange(3)))
     monkeypatch.setattr(calibration, "validation_split", lambda card: (tiny, tiny))
-    monkeypatch.setattr(draw2digit.data, "load_split", lambda name: tiny)
+    monkeypatch.setattr(calibration, "load_split", lambda name: tiny)
     monkeypatch.setattr(calibration, "calibrate", lambda *args, **kwargs: {})
-    card = {"data": {"non_digits": learned}} if learned else {"data": {}}
+    card = ModelCard({"data": {"non_digits": learned}} if learned else {"data": {}})
     predictor = SimpleNamespace(
         card=card,
         outputs=lambda images, calibrated: ModelOutputs(np.full((len(images), 10), 0.1), None, None),
     )
     calibration.run_calibration(predictor, calibration.CalibrationConfig(non_digits=2, seed=7))
-    assert calls == [("fit", 7, *expected), ("test", 8, 0, False)]
-
-
-def test_fit_family_set_follows_the_scribble_crossings():
-    from draw2digit.calibration import non_digit_set
-
-    plain, kinds = non_digit_set(60, seed=2, family="fit")
-    strict, _ = non_digit_set(60, seed=2, family="fit", scribble_crossings=3)
-    assert any(k.startswith("scribble") for k in kinds) and len(strict) == len(plain)
-    # A redrawn scribble draws more random numbers, so what follows differs too; an ignored option would not.
-    assert not np.array_equal(plain, strict)
+    assert calls == [("fit", 7, *expected), ("test", 8, False)]
 
 
 def test_extra_shapes_widen_the_fit_family_only():
-    from draw2digit.synthetic import EXTRA_FIT_SHAPES, non_digit_drawings
+    from draw2digit.training.synthetic import EXTRA_FIT_SHAPES, non_digit_drawings
 
     def shapes(**kwargs) -> set[str]:
         return {

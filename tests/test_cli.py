@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from draw2digit.cli import main
-from draw2digit.synthetic import EXAMPLES
+from draw2digit.training.synthetic import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
@@ -93,7 +93,7 @@ def test_bench_prints_latency_and_throughput(capsys):
 
 def test_train_refuses_to_overwrite_a_model(tmp_path, capsys):
     shutil.copy(ROOT / "models" / "model.keras", tmp_path / "model.keras")
-    assert main(["train", "--out", str(tmp_path), "--epochs", "1"]) == 2
+    assert main(["train", "--out", str(tmp_path), "--set", "epochs=1"]) == 2
     assert "--force" in capsys.readouterr().err
 
 

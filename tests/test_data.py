@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from draw2digit import data
+from draw2digit.training import data
 
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 

@@ -144,7 +144,7 @@ def test_the_image_builds_and_answers(tmp_path):
     )  # fmt: skip
     built_s = time.perf_counter() - started
     size = json.loads(podman("image", "inspect", "draw2digit:test").stdout)[0]["Size"]
-    from draw2digit.localhost import free_port
+    from tests.support.localhost import free_port
 
     port = free_port()
     name = f"d2d-test-{port}"

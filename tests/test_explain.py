@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from draw2digit.canvas import to_png
 from draw2digit.explain import overlay_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 
 
 @pytest.fixture(scope="module")

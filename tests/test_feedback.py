@@ -11,11 +11,11 @@ from PIL import Image
 
 from draw2digit.canvas import to_png
 from draw2digit.cli import main
-from draw2digit.data import Split
 from draw2digit.feedback import FeedbackStore
 from draw2digit.predictor import Predictor
-from draw2digit.synthetic import digit_drawing
-from draw2digit.train import FinetuneConfig, finetune
+from draw2digit.training.data import Split
+from draw2digit.training.finetune import FinetuneConfig, finetune
+from draw2digit.training.synthetic import digit_drawing
 from tests.conftest import MODELS
 
 B64 = {d: base64.b64encode(to_png(digit_drawing(d))).decode() for d in range(10)}
@@ -38,7 +38,7 @@ def test_api_feedback(client, store):
 
 def _number_png(digits=(4, 2, 7)) -> bytes:
     from draw2digit.canvas import render_strokes
-    from draw2digit.synthetic import DIGIT_STROKES, place_strokes
+    from draw2digit.training.synthetic import DIGIT_STROKES, place_strokes
 
     w, h = 616, 280
     strokes = []
@@ -128,7 +128,7 @@ def test_finetune_writes_a_versioned_model_that_learned(finetuned):
     assert ft["after"]["heldout_corrections_accuracy"] > ft["before"]["heldout_corrections_accuracy"]
     assert ft["after"]["mnist_test_accuracy"] > 0.97, "MNIST is not forgotten"
     model = Predictor(tmp / "model")
-    assert model.card["version"] == card["version"]
+    assert model.card.version == card["version"]
     assert json.loads((tmp / "model" / "model_card.json").read_text())["finetune"]["before"]
 
 
@@ -172,8 +172,9 @@ def test_finetune_serves_as_its_parent_was(tmp_path, mnist_test, quantize):
     """A fine-tune of an int8 model is int8 on disk (and of a float one, float), like a blend."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from draw2digit.artifacts import is_quantized, read_model_card, save_model
-    from draw2digit.model import build_model
+    from draw2digit.artifacts import is_quantized, read_model_card
+    from draw2digit.training.export import save_model
+    from draw2digit.training.model import build_model
 
     save_model(build_model(width=4, classes=11), tmp_path / "base", {"version": "b-1"}, quantize=quantize)
     store = FeedbackStore(tmp_path / "fb.sqlite3")

@@ -26,7 +26,7 @@ def test_notebook_matches_its_source(lesson):
     )
 
 
-@pytest.mark.parametrize("lesson", ["01_train", "02_evaluate"])
+@pytest.mark.parametrize("lesson", ["01_train", "02_evaluate", "03_real_drawings"])
 def test_lessons_ship_executed(lesson):
     nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
@@ -36,7 +36,7 @@ def test_lessons_ship_executed(lesson):
     assert len(pictures) >= 3, "the lesson's plots are committed as pictures"
 
 
-@pytest.mark.parametrize("lesson", ["01_train", "02_evaluate"])
+@pytest.mark.parametrize("lesson", ["01_train", "02_evaluate", "03_real_drawings"])
 def test_lessons_read_cleanly(lesson):
     """No red log blocks, no progress bars, no test-only markers in the code learners read."""
     nb = nbformat.read(ROOT / "notebooks" / f"{lesson}.ipynb", as_version=4)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 
 DURATION_S = 20  # well inside the 60 s bound
 CONCURRENCY = 16

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from draw2digit.canvas import render_strokes, to_png
-from draw2digit.evaluate import number_accuracy
 from draw2digit.preprocess import preprocess
 from draw2digit.segment import _seams, shared_ink_cuts, split_digits
-from draw2digit.synthetic import DIGIT_STROKES, compose_number, number_drawing, place_strokes
+from draw2digit.training.evaluate import number_accuracy
+from draw2digit.training.synthetic import DIGIT_STROKES, mnist_number, number_drawing, place_strokes
 
 
 def written(number: str, extra: list | None = None, size: tuple[int, int] | None = None) -> Image.Image:
@@ -85,9 +85,9 @@ def test_composed_mnist_numbers(predictor, mnist_test):
     assert result[4]["sequence_accuracy"] >= 0.7
 
 
-def test_compose_number_is_seeded(mnist_test):
-    a = compose_number(list(mnist_test.images[:3]), np.random.default_rng(1))
-    b = compose_number(list(mnist_test.images[:3]), np.random.default_rng(1))
+def test_mnist_number_is_seeded(mnist_test):
+    a = mnist_number(list(mnist_test.images[:3]), np.random.default_rng(1))
+    b = mnist_number(list(mnist_test.images[:3]), np.random.default_rng(1))
     assert a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -124,7 +124,7 @@ def test_api_bad_mode(client):
 
 @pytest.mark.slow
 def test_numbers_of_real_pen_digits(predictor, pen_digits):
-    from draw2digit import pendigits
+    from draw2digit.training import pendigits
 
     heldout = pendigits.by_writers(pen_digits, pendigits.HELDOUT_WRITERS)
     result = number_accuracy(
@@ -134,7 +134,7 @@ def test_numbers_of_real_pen_digits(predictor, pen_digits):
         count=40,
         lengths=(2, 4),
         seed=7,
-        compose=pendigits.compose_number,
+        compose=pendigits.pen_number,
     )
     assert result[2]["digit_count_correct"] >= 0.9 and result[2]["sequence_accuracy"] >= 0.85
     assert result[4]["sequence_accuracy"] >= 0.75
@@ -171,13 +171,13 @@ def test_each_cut_is_tried_again_with_the_ink_near_it_on_both_sides():
 def test_real_pen_numbers_that_touch_or_have_loose_strokes(predictor, pen_digits, seed, truth):
     """Held-out writers' pairs the straight-cut reader got wrong (322, 106, 33, 07): a 2 with a long
     tail, strokes that lean into the neighbour, a loose stroke inside a 0."""
-    from draw2digit import pendigits
+    from draw2digit.training import pendigits
 
     heldout = pendigits.by_writers(pen_digits, pendigits.HELDOUT_WRITERS)
     rng = np.random.default_rng(seed)
     pair = [heldout[i] for i in rng.choice(len(heldout), size=2, replace=False)]
     assert "".join(str(d.label) for d in pair) == truth
-    assert predictor.predict_number(pendigits.compose_number(pair, rng)).number == truth
+    assert predictor.predict_number(pendigits.pen_number(pair, rng)).number == truth
 
 
 @pytest.mark.parametrize("number", ["20250", "86431"])

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 from tests.conftest import ROOT
 
 IMAGE = base64.b64encode(to_png(digit_drawing(5))).decode()
@@ -111,7 +111,7 @@ def test_metrics_count_requests_outcomes_latency_and_corrections(client):
 WORKER = """
 import base64, sys
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 from draw2digit_app import create_app
 client = create_app({"TESTING": True, "WARM_EXPLAIN": False, "FEEDBACK_DB": sys.argv[2]}).test_client()
 image = base64.b64encode(to_png(digit_drawing(2))).decode()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from draw2digit.feedback import FeedbackStore
-from draw2digit.synthetic import DIGIT_STROKES
+from draw2digit.training.synthetic import DIGIT_STROKES
 from tests.conftest import ARTIFACTS
 from tests.test_browser import CANVAS, DIGIT, HASH, draw_with_mouse, draw_with_touch, expect_digit
 

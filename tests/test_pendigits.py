@@ -8,10 +8,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from draw2digit import pendigits
 from draw2digit.cli import main
-from draw2digit.data import DataError, DataIntegrityError
-from draw2digit.pendigits import Style, draw_pen_digit, parse_unipen
+from draw2digit.training import pendigits
+from draw2digit.training.data import DataError, DataIntegrityError
+from draw2digit.training.pendigits import Style, draw_pen_digit, parse_unipen
 from tests.conftest import MODELS
 
 SAMPLE = """.INCLUDE dene.doc
@@ -147,75 +147,6 @@ def _stem(label: int) -> pendigits.PenDigit:
     return pendigits.PenDigit(label, 1, 0, (np.array([[250, 50], [250, 450]], np.float32),))
 
 
-def test_restyle_adds_the_styles_few_writers_use():
-    ones = [pendigits.restyle(_stem(1), np.random.default_rng(s)) for s in range(60)]
-    feet = [d for d in ones if any(np.ptp(st[:, 0]) > 0 and st[:, 1].min() >= 449 for st in d.strokes)]
-    flags = [d for d in ones if any(st[-1, 1] <= 51 and st[0, 0] < st[-1, 0] for st in d.strokes[:1])]
-    assert 10 < len(feet) < 50 and 10 < len(flags) < 50, "about half the 1s gain a foot or a flag"
-    sevens = [pendigits.restyle(_stem(7), np.random.default_rng(s)) for s in range(60)]
-    bars = [d for d in sevens if len(d.strokes) == 2]
-    assert 10 < len(bars) < 40
-    for d in bars:  # across the stem, near the middle
-        bar = d.strokes[1]
-        assert bar[0, 1] == bar[1, 1] and 200 < bar[0, 1] < 320 and bar[0, 0] < 250 < bar[1, 0]
-    threes = [pendigits.restyle(_stem(3), np.random.default_rng(s)) for s in range(60)]
-    leaning = [d for d in threes if not np.allclose(d.strokes[0], _stem(3).strokes[0])]
-    assert 3 <= len(leaning) <= 20 and all(len(d.strokes) == 1 for d in threes), "only a slant, one in six"
-    right = [d for d in leaning if d.strokes[0][0, 0] > d.strokes[0][1, 0]]  # the top (first point) is right
-    assert len(right) > len(leaning) / 2
-    assert all(d.label == 1 for d in ones) and all(d.label == 7 for d in sevens)
-
-
-def _line(writer: int, top: tuple[float, float], bottom: tuple[float, float]) -> pendigits.PenDigit:
-    return pendigits.PenDigit(1, writer, 0, (np.array([top, bottom], np.float32),))
-
-
-def test_morph_moves_a_digit_part_way_towards_another_writers():
-    upright = _line(1, (250, 50), (250, 450))
-    leaning = _line(2, (370, 50), (250, 450))  # the top 0.3 of the height to the right
-    for seed in range(20):
-        moved = pendigits.morph(upright, [upright, leaning], np.random.default_rng(seed))
-        (stroke,) = moved.strokes
-        assert (moved.label, moved.writer) == (1, 1) and stroke.dtype == np.float32
-        lean = (stroke[0, 0] - stroke[-1, 0]) / (stroke[-1, 1] - stroke[0, 1])
-        assert 0.2 * 0.3 - 1e-3 <= lean <= 0.8 * 0.3 + 1e-3, "20-80 % of the way, never past it"
-        assert np.ptp(stroke[:, 1]) == pytest.approx(400, abs=1e-3), "the writer's own size and place"
-    drawn_backwards = _line(2, (250, 450), (370, 50))  # the same lean, bottom to top
-    backwards = pendigits.morph(upright, [drawn_backwards], np.random.default_rng(0)).strokes[0]
-    assert backwards[0, 1] < backwards[-1, 1] and backwards[0, 0] > 250, "matched end to end, not reversed"
-
-
-def test_morph_leaves_a_digit_alone_without_a_close_partner_by_another_writer():
-    upright = _line(1, (250, 50), (250, 450))
-    rng = np.random.default_rng(0)
-    assert pendigits.morph(upright, [_line(2, (370, 50), (250, 450))], rng) is not upright
-    assert pendigits.morph(upright, [_line(2, (50, 250), (450, 250))], rng) is upright, "drawn another way"
-    assert pendigits.morph(upright, [_line(1, (370, 50), (250, 450))], rng) is upright, "its own writer"
-    seven = pendigits.PenDigit(7, 2, 0, _line(2, (370, 50), (250, 450)).strokes)
-    assert pendigits.morph(upright, [seven], rng) is upright, "another digit"
-    foot = np.array([[200, 450], [300, 450]], np.float32)
-    two_strokes = pendigits.PenDigit(1, 2, 0, (*_line(2, (370, 50), (250, 450)).strokes, foot))
-    assert pendigits.morph(upright, [two_strokes], rng) is upright, "another number of strokes"
-
-
-def test_training_set_with_morphs_keeps_the_labels_and_changes_the_drawings(pen_digits):
-    digits = pendigits.by_writers(pen_digits, (1, 2))[:400]
-    plain, labels = pendigits.render_training_set(digits, copies=1, seed=0)
-    morphed, morphed_labels = pendigits.render_training_set(digits, copies=1, seed=0, morph_share=1.0)
-    np.testing.assert_array_equal(labels, morphed_labels)
-    changed = np.mean([not np.array_equal(a, b) for a, b in zip(plain, morphed, strict=True)])
-    assert changed > 0.5
-
-
-def test_training_set_with_style_coverage_differs_only_in_style(pen_digits):
-    plain, labels = pendigits.render_training_set(pen_digits[:30], copies=1, seed=0)
-    styled, styled_labels = pendigits.render_training_set(
-        pen_digits[:30], copies=1, seed=0, style_coverage=True
-    )
-    assert list(labels) == list(styled_labels) and styled.shape == plain.shape
-    assert not np.array_equal(plain, styled)
-
-
 def test_training_set_is_preprocessed_like_the_server(pen_digits):
     from draw2digit.preprocess import CENTRE
 
@@ -229,11 +160,11 @@ def test_training_set_is_preprocessed_like_the_server(pen_digits):
 
 def test_numbers_of_pen_digits(pen_digits):
     rng = np.random.default_rng(3)
-    two = pendigits.compose_number(pen_digits[:2], rng)
-    five = pendigits.compose_number(pen_digits[:5], np.random.default_rng(3))
+    two = pendigits.pen_number(pen_digits[:2], rng)
+    five = pendigits.pen_number(pen_digits[:5], np.random.default_rng(3))
     assert five.size[0] > two.size[0] and two.size[1] == five.size[1] == int(120 * 1.6 + 80)
     assert two.mode == "RGBA" and ink(two).any()
-    again = pendigits.compose_number(pen_digits[:2], np.random.default_rng(3))
+    again = pendigits.pen_number(pen_digits[:2], np.random.default_rng(3))
     assert np.array_equal(np.asarray(two), np.asarray(again))
 
 
@@ -275,7 +206,7 @@ def test_cut_pieces_come_from_the_readers_own_cuts(pen_digits):
 
 
 def test_pen_accuracy_report_adds_up(predictor, pen_digits):
-    from draw2digit.evaluate import pen_accuracy
+    from draw2digit.training.evaluate import pen_accuracy
 
     sample = pendigits.by_writers(pen_digits, [5])[:120]
     r = pen_accuracy(predictor, sample, seed=0)
@@ -292,7 +223,7 @@ def test_pen_accuracy_report_adds_up(predictor, pen_digits):
 
 
 def test_writer_interval_grows_with_how_much_writers_differ():
-    from draw2digit.evaluate import writer_interval
+    from draw2digit.training.evaluate import writer_interval
 
     writers = np.repeat(np.arange(10), 100)
     alike = np.tile(np.arange(100) < 98, 10)  # every writer 98 %
@@ -309,7 +240,7 @@ def test_writer_interval_holds_the_true_accuracy_of_new_writers_95_times_in_100(
     """Ten writers of 250 digits each, their own accuracies drawn around 98.7 % as the held-out
     writers' are: the 95 % interval must hold the accuracy of writers at large about that often
     (resampling the ten writers, the method before, held it 86 % of the time here)."""
-    from draw2digit.evaluate import writer_interval
+    from draw2digit.training.evaluate import writer_interval
 
     rng = np.random.default_rng(1)
     writers = np.repeat(np.arange(10), 250)
@@ -323,7 +254,7 @@ def test_writer_interval_holds_the_true_accuracy_of_new_writers_95_times_in_100(
 
 
 def _report(count: int, wrong: list[int]):
-    from draw2digit.evaluate import PenReport
+    from draw2digit.training.evaluate import PenReport
 
     return PenReport(
         count=count,
@@ -339,7 +270,7 @@ def _report(count: int, wrong: list[int]):
 
 
 def test_paired_comparison_counts_the_drawings_only_one_model_reads():
-    from draw2digit.evaluate import paired_comparison
+    from draw2digit.training.evaluate import paired_comparison
 
     before = _report(100, [0, 1, 2, 3, 4, 5, 6, 7, 50])
     after = _report(100, [7, 60])  # 8 gained (0-6 and 50), 1 lost (60), 7 missed by both
@@ -386,46 +317,31 @@ def test_cli_evaluate_refuses_unknown_writers(capsys, writers):
 
 @pytest.mark.parametrize(("writers", "message"), [("1,x", "numbers like"), ("0,31", "numbered 1 to 30")])
 def test_cli_train_refuses_unknown_pen_writers(capsys, tmp_path, writers, message):
-    args = ["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-writers", writers]
+    args = ["train", "--out", str(tmp_path), "--set", "pen_copies=1", "--set", f"pen_writers={writers}"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "--pen-writers" in err and message in err and "Traceback" not in err
-    assert main(["train", "--out", str(tmp_path), "--pen-writers", "all"]) == 2
-    assert "--pen-copies" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--style-coverage"]) == 2
-    assert "--style-coverage" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--scribble-crossings", "3"]) == 2
-    assert "--scribble-crossings shapes the non-digits: it needs --non-digits N" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--extra-shapes"]) == 2
-    assert "--extra-shapes widens the non-digits: it needs --non-digits N" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--cut-pieces", "100"]) == 2
-    assert "--cut-pieces cuts the pen digits in pairs: it needs --pen-copies N" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--pen-perturb", "2"]) == 2
-    assert "--pen-perturb bends the pen digits' strokes: it needs --pen-copies N" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-perturb", "-1"]) == 2
-    assert "0 or more" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--pen-morph", "0.5"]) == 2
-    assert "--pen-morph is a share of the pen copies: it needs --pen-copies N" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--pen-copies", "1", "--pen-morph", "1.5"]) == 2
-    assert "0 to 1" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--outlier-loss", "uniform"]) == 2
-    assert (
-        "--outlier-loss says how the non-digits are learned: it needs --non-digits N"
-        in capsys.readouterr().err
-    )
-    assert main(["train", "--out", str(tmp_path), "--distill-weight", "1.5"]) == 2
-    assert "--distill-weight is a share between 0 and 1" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--elastic", "-3"]) == 2
-    assert "--elastic is a strength of 0 or more" in capsys.readouterr().err
-    assert main(["train", "--out", str(tmp_path), "--elastic", "30", "--no-augment"]) == 2
-    assert "not with --no-augment" in capsys.readouterr().err
+    assert "pen_writers" in err and message in err and "Traceback" not in err
+    for setting, said in (
+        ("pen_writers=all", "pen_writers shapes the pen digits: it needs pen_copies"),
+        ("extra_shapes=true", "extra_shapes widens the non-digits: it needs non_digits"),
+        ("cut_pieces=100", "cut_pieces shapes the pen digits: it needs pen_copies"),
+        ("pen_perturb=2", "pen_perturb shapes the pen digits: it needs pen_copies"),
+        ("distill_weight=1.5", "distill_weight is a share between 0 and 1"),
+        ("elastic=30", "unknown field 'elastic'"),
+    ):
+        assert main(["train", "--out", str(tmp_path), "--set", setting]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, setting
+    assert not any(tmp_path.iterdir()), "refused before any work"
 
 
 def test_seen_in_training_reads_the_model_card():
-    card = {"data": {"pen_digits": {"writers": [1, 2, 5, 28]}}}
+    from draw2digit.artifacts import ModelCard
+
+    card = ModelCard({"data": {"pen_digits": {"writers": [1, 2, 5, 28]}}})
     assert pendigits.seen_in_training(card, pendigits.HELDOUT_WRITERS) == [5, 28]
     assert pendigits.seen_in_training(card, [3, 4]) == []
-    assert pendigits.seen_in_training({"data": {}}, pendigits.WRITERS) == [], "an MNIST-only model saw none"
+    assert pendigits.seen_in_training(ModelCard({"data": {}}), pendigits.WRITERS) == [], "MNIST-only saw none"
 
 
 def test_cli_evaluate_says_when_the_writers_were_in_training(capsys, tmp_path, mnist_dir, monkeypatch):

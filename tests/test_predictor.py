@@ -7,9 +7,9 @@ import pytest
 
 from draw2digit.artifacts import ModelNotFoundError, resolve_model_path
 from draw2digit.canvas import to_png
-from draw2digit.evaluate import evaluate_arrays
 from draw2digit.predictor import Predictor
-from draw2digit.synthetic import digit_drawing, redraw
+from draw2digit.training.evaluate import evaluate_arrays
+from draw2digit.training.synthetic import digit_drawing, redraw
 
 
 @pytest.mark.slow
@@ -104,8 +104,6 @@ def test_thread_safe(predictor):
 def test_missing_model_has_a_helpful_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="draw2digit train"):
         Predictor(tmp_path)
-    with pytest.raises(ValueError):
-        Predictor(backend="onnx")
 
 
 def test_model_path_resolution(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from scipy import ndimage
 from draw2digit import decode
 from draw2digit import preprocess as pp
 from draw2digit.canvas import render_strokes, to_png
-from draw2digit.synthetic import DIGIT_STROKES, digit_drawing, place_strokes
+from draw2digit.training.synthetic import DIGIT_STROKES, digit_drawing, place_strokes
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

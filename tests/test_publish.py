@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from draw2digit.cli import EXIT_NOT_PUBLISHED, main
-from draw2digit.evaluate import not_worse
+from draw2digit.cli import main
+from draw2digit.cli.common import EXIT_NOT_PUBLISHED
+from draw2digit.training.evaluate import not_worse
 from tests.conftest import MODELS
 
 

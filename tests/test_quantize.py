@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from draw2digit import data
 from draw2digit.artifacts import is_quantized, read_model_card
 from draw2digit.cli import main
 from draw2digit.predictor import Predictor
+from draw2digit.training import data
 from tests.conftest import MODELS
 
 
@@ -18,8 +18,8 @@ def pair(tmp_path_factory, mnist_dir):
 
     Built from the Keras file, so the test holds whichever LiteRT weights models/ ships.
     """
-    from draw2digit.artifacts import save_model
-    from draw2digit.model import load_keras
+    from draw2digit.training.export import save_model
+    from draw2digit.training.model import load_keras
 
     tmp = tmp_path_factory.mktemp("q")
     card = {k: v for k, v in read_model_card(MODELS).items() if k != "litert_weights"}
@@ -69,8 +69,8 @@ def test_quantize_refuses_what_it_cannot_do(tmp_path, capsys):
 
 
 def test_quantize_a_model_whose_card_has_no_figures(tmp_path, mnist_dir, capsys):
-    from draw2digit.artifacts import save_model
-    from draw2digit.model import build_model
+    from draw2digit.training.export import save_model
+    from draw2digit.training.model import build_model
 
     save_model(build_model(width=4, classes=10), tmp_path / "bare", {})
     with pytest.MonkeyPatch.context() as mp:

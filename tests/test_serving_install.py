@@ -26,7 +26,7 @@ sys.meta_path.insert(0, Refuse())
 SERVE_AND_PREDICT = """
 import base64, json, sys, time
 from draw2digit.canvas import to_png
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 from draw2digit_app import create_app
 
 app = create_app({"TESTING": True, "FEEDBACK_DB": sys.argv[1]})
@@ -60,7 +60,18 @@ def test_the_app_serves_where_tensorflow_cannot_be_imported(tmp_path):
 def test_a_command_that_needs_training_extras_says_which(tmp_path):
     code = NO_TENSORFLOW + "from draw2digit.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.run(
-        [sys.executable, "-c", code, "train", "--out", str(tmp_path / "m"), "--epochs", "1", "--limit", "64"],
+        [
+            sys.executable,
+            "-c",
+            code,
+            "train",
+            "--out",
+            str(tmp_path / "m"),
+            "--set",
+            "epochs=1",
+            "--set",
+            "limit=64",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,9 +15,9 @@ from PIL import Image
 from draw2digit import db
 from draw2digit.canvas import to_png
 from draw2digit.feedback import BlankCorrectionError, FeedbackStore, StoreUnavailable
-from draw2digit.localhost import free_port
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 from tests.conftest import ROOT
+from tests.support.localhost import free_port
 
 B64 = {d: base64.b64encode(to_png(digit_drawing(d))).decode() for d in range(10)}
 
@@ -77,7 +77,7 @@ WRITER = """
 import base64, sys
 from draw2digit.canvas import to_png
 from draw2digit.feedback import FeedbackStore
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 store = FeedbackStore(sys.argv[1])
 k = int(sys.argv[2])
 image = to_png(digit_drawing(k % 10))

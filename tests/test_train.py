@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from draw2digit.artifacts import read_model_card
-from draw2digit.data import Split, split_train_validation
-from draw2digit.train import TrainConfig, elastic_distort, random_affine, train
+from draw2digit.training.config import TrainConfig
+from draw2digit.training.data import Split, split_train_validation
+from draw2digit.training.renders import NOT_A_DIGIT, extra_training_data
+from draw2digit.training.train import random_affine, train
 
 
 def test_split_is_seeded_and_disjoint(mnist_test):
@@ -33,131 +35,17 @@ def test_augmentation_moves_ink_but_keeps_it_on_the_canvas(mnist_test):
     np.testing.assert_array_equal(y, random_affine(x, TrainConfig(), seed=7).numpy())  # seeded
 
 
-def test_elastic_distortion_bends_strokes_locally_and_is_seeded(mnist_test):
-    x = mnist_test.images[:256, ..., None].astype("float32") / 255
-    np.testing.assert_allclose(
-        elastic_distort(x, 0.0, 4.0, seed=1).numpy(), x, atol=1e-6
-    )  # no field, no change
-    y = elastic_distort(x, 30.0, 4.0, seed=1).numpy()
-    assert y.shape == x.shape and y.min() >= 0.0 and y.max() <= 1.0 + 1e-6
-    changed = np.abs(y - x).mean(axis=(1, 2, 3))
-    assert (changed > 0.01).mean() > 0.9, "nearly every image is bent"
-    # Local bends, not a move: the centre of mass stays within about a pixel, and the ink is kept.
-    grid = np.arange(28)
-
-    def centre(a):
-        m = a[..., 0].sum(axis=(1, 2))
-        return np.stack([(a[..., 0].sum(2) * grid).sum(1) / m, (a[..., 0].sum(1) * grid).sum(1) / m], 1)
-
-    assert np.median(np.abs(centre(y) - centre(x)).max(1)) < 1.0
-    kept = y.sum(axis=(1, 2, 3)) / x.sum(axis=(1, 2, 3))
-    assert 0.85 < np.median(kept) < 1.15
-    np.testing.assert_array_equal(y, elastic_distort(x, 30.0, 4.0, seed=1).numpy())  # seeded
-    assert not np.array_equal(y, elastic_distort(x, 30.0, 4.0, seed=2).numpy())
-    stronger = np.abs(elastic_distort(x, 60.0, 4.0, seed=1).numpy() - x).mean()
-    assert stronger > np.abs(y - x).mean(), "alpha sets the strength"
-
-
-def test_elastic_with_the_affine_transform_resamples_once(mnist_test):
-    """Composed, not chained: a second bilinear pass would blur every training digit."""
-    x = mnist_test.images[:128, ..., None].astype("float32") / 255
-    config = TrainConfig()
-    np.testing.assert_allclose(
-        elastic_distort(x, 0.0, 4.0, seed=5, config=config).numpy(),
-        random_affine(x, config, seed=5).numpy(),
-        atol=1e-5,
-    )
-    once = elastic_distort(x, 30.0, 4.0, seed=5, config=config).numpy()
-    twice = elastic_distort(random_affine(x, config, seed=5), 30.0, 4.0, seed=5).numpy()
-
-    def sharpness(a):  # the mean squared difference of neighbouring pixels
-        return (np.diff(a, axis=1) ** 2).mean() + (np.diff(a, axis=2) ** 2).mean()
-
-    assert sharpness(once) > 1.05 * sharpness(twice)
-
-
-def test_training_batches_are_bent_only_when_asked(mnist_test):
-    from draw2digit.train import make_dataset
-
-    small = Split(mnist_test.images[:64], mnist_test.labels[:64])
-
-    def first(config):
-        return next(iter(make_dataset(small, config, training=True)))[0].numpy()
-
-    plain, again = first(TrainConfig(batch_size=64)), first(TrainConfig(batch_size=64))
-    np.testing.assert_array_equal(plain, again)
-    bent = first(TrainConfig(batch_size=64, elastic=30.0))
-    assert np.abs(bent - plain).mean() > 0.01
-
-
-def test_non_digit_scribbles_that_look_like_digits_can_be_left_out():
-    from draw2digit.train import extra_training_data
-
-    _, plain, card = extra_training_data(TrainConfig(non_digits=36))
-    _, strict, strict_card = extra_training_data(TrainConfig(non_digits=36, scribble_crossings=3))
-    assert (
-        card["non_digits"]["scribble_crossings"] == 0 and strict_card["non_digits"]["scribble_crossings"] == 3
-    )
-    assert min(len(plain.labels), len(strict.labels)) >= 30, "a few blank glyphs are dropped, no more"
-    assert not np.array_equal(plain.images[:30], strict.images[:30])
-
-
 def test_extra_shapes_change_the_non_digits_and_the_card_says_so():
-    from draw2digit.train import extra_training_data
-
     _, plain, card = extra_training_data(TrainConfig(non_digits=36))
     _, wider, wider_card = extra_training_data(TrainConfig(non_digits=36, extra_shapes=True))
     assert card["non_digits"]["extra_shapes"] is False and wider_card["non_digits"]["extra_shapes"] is True
     assert not np.array_equal(plain.images[:30], wider.images[:30])
 
 
-def test_uniform_outlier_loss_teaches_non_digits_a_flat_answer_at_half_weight():
-    """Outlier exposure without an 11th class: non-digits get 1/10 for every digit, weighted 0.5."""
-    import tensorflow as tf
-
-    from draw2digit.train import NOT_A_DIGIT, make_dataset
-
-    labels = np.array([3, NOT_A_DIGIT, 7, NOT_A_DIGIT, 0, 1], np.uint8)
-    images = np.random.default_rng(0).integers(0, 255, (6, 28, 28), np.uint8)
-    config = TrainConfig(batch_size=6, augment=False)
-    _, target, weight = next(
-        iter(make_dataset(Split(images, labels), config, training=False, uniform_outliers=True))
-    )
-    outlier = labels == NOT_A_DIGIT
-    np.testing.assert_allclose(target.numpy()[outlier], 0.1)
-    np.testing.assert_array_equal(target.numpy()[~outlier].argmax(1), labels[~outlier])
-    np.testing.assert_allclose(target.numpy()[~outlier].max(1), 1.0)
-    np.testing.assert_allclose(weight.numpy(), np.where(outlier, 0.5, 1.0))
-
-    # With a teacher, MNIST rows still mix in its answer; the non-digits stay flat.
-    def teacher(x, training=False):
-        return tf.one_hot(tf.fill([tf.shape(x)[0]], 9), 10)
-
-    taught = np.array([True, False, False, False, True, False])
-    _, mixed, _ = next(
-        iter(
-            make_dataset(
-                Split(images, labels),
-                config,
-                training=False,
-                teacher=teacher,
-                taught=taught,
-                uniform_outliers=True,
-            )
-        )
-    )
-    np.testing.assert_allclose(mixed.numpy()[0, [3, 9]], [0.5, 0.5])
-    np.testing.assert_allclose(mixed.numpy()[outlier], 0.1)
-    np.testing.assert_allclose(mixed.numpy()[2], np.eye(10)[7])
-    # Without the option, the same rows are plain labels (the 11-class recipe).
-    _, plain = next(iter(make_dataset(Split(images, labels), config, training=False)))
-    np.testing.assert_array_equal(plain.numpy(), labels)
-
-
 def test_mnist_class_weights_weigh_only_mnist_rows_of_those_digits():
     import tensorflow as tf
 
-    from draw2digit.train import NOT_A_DIGIT, make_dataset, mnist_row_weights
+    from draw2digit.training.train import make_dataset, mnist_row_weights
 
     # Four MNIST rows, then a pen 7 and a non-digit: only MNIST's 7 and 9 move.
     labels = np.array([7, 9, 1, 7, 7, NOT_A_DIGIT], np.uint8)
@@ -179,28 +67,9 @@ def test_mnist_class_weights_weigh_only_mnist_rows_of_those_digits():
     _, target, w = next(iter(make_dataset(split, config, training=False, classes=11, **kwargs)))
     np.testing.assert_allclose(target.numpy()[0, [0, 7]], [0.5, 0.5])  # the teacher still speaks
     np.testing.assert_allclose(w.numpy(), weights)
-    _, _, w = next(iter(make_dataset(split, config, training=False, uniform_outliers=True, **kwargs)))
-    np.testing.assert_allclose(w.numpy(), [3, 2, 1, 3, 1, 0.5])  # times the outlier weight
-
-
-@pytest.mark.parametrize("text", ["7", "7:x", "10:2", "7:-1", "7:2,7:3"])
-def test_cli_train_refuses_unreadable_class_weights(capsys, tmp_path, text):
-    from draw2digit.cli import main
-
-    with pytest.raises(SystemExit) as exit_:
-        main(["train", "--out", str(tmp_path), "--mnist-class-weights", text])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert (
-        "argument --mnist-class-weights: expected digit:weight pairs like 7:3,9:2" in err
-        and "Traceback" not in err
-    )
-    assert not any(tmp_path.iterdir()), "refused before any work"
 
 
 def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
-    from draw2digit.train import extra_training_data
-
     base = TrainConfig(pen_copies=1, pen_writers=(1,))
     pen, _, card = extra_training_data(base)
     bent, _, bent_card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,), pen_perturb=2.0))
@@ -211,20 +80,7 @@ def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
     assert not np.array_equal(pen.images, bent.images)
 
 
-def test_pen_morph_reaches_the_drawings_and_the_card(pen_digits):
-    from draw2digit.train import extra_training_data
-
-    pen, _, card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1, 2)))
-    config = TrainConfig(pen_copies=1, pen_writers=(1, 2), pen_morph=1.0)
-    morphed, _, morphed_card = extra_training_data(config)
-    assert card["pen_digits"]["morph_share"] == 0.0 and morphed_card["pen_digits"]["morph_share"] == 1.0
-    np.testing.assert_array_equal(pen.labels, morphed.labels)
-    assert not np.array_equal(pen.images, morphed.images)
-
-
 def test_cut_pieces_join_the_pen_digits_and_the_card_counts_them(pen_digits):
-    from draw2digit.train import extra_training_data
-
     pen, _, card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,)))
     cut, _, cut_card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,), cut_pieces=20))
     added = cut_card["pen_digits"]["cut_pieces"]
@@ -236,7 +92,7 @@ def test_cut_pieces_join_the_pen_digits_and_the_card_counts_them(pen_digits):
 def test_a_second_run_of_the_same_classes_continues_its_parents_history(tmp_path):
     """Stage two (``--init-from`` stage one) plots both runs; an eleven-class run grown from a
     ten-class model starts afresh."""
-    from draw2digit.train import parent_history, plot_history
+    from draw2digit.training.history import parent_history, plot_history
 
     parent = tmp_path / "stage1"
     parent.mkdir()
@@ -282,7 +138,7 @@ def test_training_end_to_end_on_a_subset(mnist_test, tmp_path):
 
 @pytest.mark.parametrize("steps", [1, 4, 19, 20, 100, 1000, 100_000])
 def test_batch_norm_momentum_is_a_valid_average_that_settles_within_the_run(steps):
-    from draw2digit.train import batch_norm_momentum
+    from draw2digit.training.train import batch_norm_momentum
 
     momentum = batch_norm_momentum(steps)
     assert 0.5 <= momentum <= 0.99
@@ -312,9 +168,9 @@ def _one_gentle_epoch(mnist_test, tmp_path, **config):
 @pytest.mark.slow
 def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     """The shipped recipe in miniature: MNIST + real pen digits + an eleventh class, from a teacher."""
-    from draw2digit import pendigits
     from draw2digit.artifacts import is_quantized
     from draw2digit.predictor import Predictor
+    from draw2digit.training import pendigits
     from tests.conftest import MODELS
 
     card, held = _one_gentle_epoch(
@@ -346,90 +202,88 @@ def test_pen_digits_not_a_digit_and_a_teacher(mnist_test, tmp_path, pen_digits):
     np.testing.assert_allclose(out.probabilities.sum(1), 1, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_uniform_outlier_loss_trains_a_ten_class_model(mnist_test, tmp_path):
-    from draw2digit.predictor import Predictor
-    from tests.conftest import MODELS
+def test_a_config_refuses_what_it_cannot_train_before_any_work(tmp_path):
+    from draw2digit.training.config import ConfigError
 
-    card, held = _one_gentle_epoch(
-        mnist_test, tmp_path, non_digits=60, outlier_loss="uniform", init_from=str(MODELS / "mnist-only")
-    )
-    assert card["classes"] == 10
-    assert card["data"]["non_digits"]["loss"] == "uniform" and card["data"]["non_digits"]["class"] is None
-    assert card["test_accuracy"] > 0.97, "one gentle epoch from the MNIST-only weights keeps MNIST"
-    out = Predictor(tmp_path).outputs(held.images[:20] / 255.0)
-    assert out.probabilities.shape == (20, 10) and out.not_digit is None
-    with pytest.raises(ValueError, match="outlier_loss is 'class' or 'uniform'"):
-        train(TrainConfig(non_digits=6, outlier_loss="flat"), tmp_path / "x", verbose=0, train_split=held)
-    bad = TrainConfig(mnist_class_weights=((7, 0.0),))
-    with pytest.raises(ValueError, match="a digit 0-9 and a weight over 0"):
-        train(bad, tmp_path / "y", verbose=0, train_split=held)
-    assert not (tmp_path / "y").exists(), "refused before any work"
+    for bad, message in (
+        ({"mnist_class_weights": ((7, 0.0),)}, "weights over 0"),
+        ({"cut_pieces": 10}, "cut_pieces shapes the pen digits: it needs pen_copies"),
+        ({"extra_shapes": True}, "extra_shapes widens the non-digits"),
+        ({"distill_weight": 1.5}, "distill_weight is a share"),
+        ({"pen_copies": 1, "pen_writers": (31,)}, "writers are numbered 1 to 30"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig.from_dict(bad)
+    with pytest.raises(ConfigError, match="unknown field 'elastic'"):
+        TrainConfig.from_dict({"elastic": 30.0})
+    with pytest.raises(ConfigError, match="epochs is a whole number"):
+        TrainConfig.from_dict({"epochs": 2.5})
+    assert TrainConfig.from_dict({"pen_copies": 1, "pen_writers": "tuning"}).writers == (3, 12, 23, 27)
 
 
-def test_the_makefile_recipes_are_the_ones_the_shipped_models_were_trained_with():
-    """`make train` / `make train-twin` rebuild models/ and models/heldout-twin: one recipe, other writers."""
-    import re
-    import shlex
+RECIPES = (("shipped.toml", "", "all"), ("twin.toml", "heldout-twin", "fit"))
 
-    from draw2digit import pendigits
-    from draw2digit.artifacts import is_quantized
-    from draw2digit.cli import build_parser
-    from draw2digit.train import TrainConfig
+
+@pytest.mark.parametrize(("recipe", "folder", "writers"), RECIPES)
+def test_the_recipe_files_are_the_ones_the_shipped_models_were_trained_with(recipe, folder, writers):
+    """`make train` / `make train-twin` rebuild models/ and models/heldout-twin from these files."""
+    from draw2digit.training.config import WRITER_GROUPS, load_recipe
     from tests.conftest import MODELS, ROOT
 
-    defaults = TrainConfig()
-    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
-    recipe = re.search(r"^RECIPE = (.+)$", makefile, re.M).group(1)
-    pieces = re.search(r"^PIECES = (.+)$", makefile, re.M).group(1)
-    for folder, target, writers in (
-        (MODELS, "train", pendigits.WRITERS),
-        (MODELS / "heldout-twin", "train-twin", pendigits.FIT_WRITERS),
+    first, last = load_recipe(ROOT / "recipes" / recipe)
+    assert first.config.init_from == "models/mnist-only" and not first.config.cut_pieces
+    assert last.config.init_from == str(first.out) and last.config.cut_pieces > 0, "stage two continues one"
+    card = json.loads((MODELS / folder / "model_card.json").read_text())
+    trained = card["config"]
+    for key, value in last.config.to_dict().items():
+        if key != "pen_writers":
+            assert trained[key] == value, (recipe, key)
+    assert card["data"]["pen_digits"]["writers"] == list(WRITER_GROUPS[writers])
+    assert card["recipe"] == {"file": f"recipes/{recipe}", "stage": last.name, "overrides": []}
+    # what was measured and not kept (docs/experiments.md) was off in the shipped models
+    assert trained.get("elastic", 0) == 0 and not trained.get("pen_style_coverage")
+    assert not trained.get("pen_morph") and not trained.get("scribble_crossings")
+    assert trained.get("outlier_loss", "class") == "class"
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"--recipe recipes/{recipe}" in makefile
+
+
+def test_a_recipe_stage_override_and_bad_recipes(tmp_path):
+    from draw2digit.training.config import ConfigError, load_recipe
+    from tests.conftest import ROOT
+
+    stages = load_recipe(ROOT / "recipes" / "twin.toml", ["epochs=1", "limit=500"], out=str(tmp_path / "t"))
+    assert [s.config.epochs for s in stages] == [1, 1] and stages[0].config.limit == 500
+    assert stages[-1].out == tmp_path / "t" and stages[0].out == tmp_path / "t-base"
+    assert stages[-1].config.init_from == str(tmp_path / "t-base")
+    assert stages[-1].recipe["overrides"] == ["epochs=1", "limit=500"]
+    bad = tmp_path / "bad.toml"
+    for text, message in (
+        ("[[stages]]\nname = 'a'\nout = 'x'\npen_morph = 0.5\n", "unknown field 'pen_morph'"),
+        ("[[stages]]\nname = 'a'\nout = 'x'\ninit_from = 'stage:b'\n", "not an earlier stage"),
+        ("[common]\nepochs = 2\n", "has no \\[\\[stages\\]\\]"),
+        ("stages = [", "not valid TOML"),
     ):
-        lines = re.search(rf"^{target}:.*\n((?:\t.+\n)+)", makefile, re.M).group(1).splitlines()
-        commands = [
-            line.split("draw2digit ")[1].replace("$(RECIPE)", recipe).replace("$(PIECES)", pieces)
-            for line in lines
-        ]
-        runs = [build_parser().parse_args(shlex.split(c)) for c in commands]
-        first, args = (r for r in runs if r.command == "train")
-        assert args.init_from == first.out and args.cut_pieces > 0, "the second run continues the first"
-        assert first.init_from == "models/mnist-only" and not first.cut_pieces
-        assert runs[-1].command == "calibrate" and runs[-1].model == args.out
-        card = json.loads((folder / "model_card.json").read_text())
-        config = card["config"]
-        for key in (
-            "epochs",
-            "learning_rate",
-            "warmup_epochs",
-            "pen_copies",
-            "non_digits",
-            "seed",
-            "width",
-            "cut_pieces",
-        ):
-            assert config[key] == getattr(args, key), (folder, key)
-        assert is_quantized(card) == args.quantize, folder
-        assert config["init_from"] == args.init_from and config["distill_from"] == args.distill_from
-        # Cards older than an option lack its key: they were trained with its default.
-        for key, flag in (
-            ("elastic", "elastic"),
-            ("pen_perturb", "pen_perturb"),
-            ("pen_style_coverage", "style_coverage"),
-            ("scribble_crossings", "scribble_crossings"),
-            ("extra_shapes", "extra_shapes"),
-            ("outlier_loss", "outlier_loss"),
-            ("distill_weight", "distill_weight"),
-        ):
-            assert config.get(key, getattr(defaults, key)) == getattr(args, flag), (folder, key)
-        trained = config.get("mnist_class_weights", defaults.mnist_class_weights)
-        assert [list(p) for p in trained] == [list(p) for p in args.mnist_class_weights], folder
-        assert card["data"]["pen_digits"]["writers"] == list(writers), folder
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_recipe(bad)
+    with pytest.raises(ConfigError, match="--set takes FIELD=VALUE"):
+        load_recipe(ROOT / "recipes" / "twin.toml", ["epochs"])
+
+
+def test_train_help_lists_at_most_twelve_options(capsys):
+    from draw2digit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    options = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("-")]
+    assert 0 < len(options) <= 12, options
 
 
 def test_init_from_copies_a_model_of_the_same_width_exactly():
-    from draw2digit.model import build_model, load_keras
-    from draw2digit.train import init_weights
+    from draw2digit.training.model import build_model, load_keras
+    from draw2digit.training.train import init_weights
     from tests.conftest import MODELS
 
     source = load_keras(MODELS / "mnist-only" / "model.keras")
@@ -442,8 +296,8 @@ def test_init_from_copies_a_model_of_the_same_width_exactly():
 
 def test_init_from_a_narrower_model_widens_it_keeping_its_answers(mnist_test):
     """Net2WiderNet: a width-48 model seeded by the width-32 MNIST-only one reads MNIST as it does."""
-    from draw2digit.model import build_model, load_keras
-    from draw2digit.train import init_weights
+    from draw2digit.training.model import build_model, load_keras
+    from draw2digit.training.train import init_weights
     from tests.conftest import MODELS
 
     source = load_keras(MODELS / "mnist-only" / "model.keras")
@@ -468,6 +322,7 @@ def test_train_refuses_to_narrow_the_model_it_starts_from(tmp_path, capsys):
     from draw2digit.cli import main
     from tests.conftest import MODELS
 
-    args = ["train", "--out", str(tmp_path), "--width", "16", "--init-from", str(MODELS / "mnist-only")]
+    mnist_only = MODELS / "mnist-only"
+    args = ["train", "--out", str(tmp_path), "--set", "width=16", "--set", f"init_from='{mnist_only}'"]
     assert main(args) == 2
     assert "width 32" in capsys.readouterr().err and not any(tmp_path.iterdir())

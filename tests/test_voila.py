@@ -1,4 +1,4 @@
-"""The Voila app (notebooks/03_draw.ipynb) in headless Chromium: draw, read, clear."""
+"""The Voila app (notebooks/04_draw.ipynb) in headless Chromium: draw, read, clear."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from draw2digit.localhost import free_port, wait_for
-from draw2digit.synthetic import DIGIT_STROKES
+from draw2digit.training.synthetic import DIGIT_STROKES
 from tests.conftest import ARTIFACTS, MODELS
+from tests.support.localhost import free_port, wait_for
 from tests.test_browser import draw_with_mouse
 
 pytestmark = pytest.mark.browser

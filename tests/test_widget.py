@@ -9,7 +9,7 @@ import pytest
 
 from draw2digit.canvas import to_png
 from draw2digit.feedback import FeedbackStore
-from draw2digit.synthetic import DIGIT_STROKES, digit_drawing, place_strokes
+from draw2digit.training.synthetic import DIGIT_STROKES, digit_drawing, place_strokes
 from draw2digit.widget import DrawingPad
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from draw2digit.canvas import to_png
-from draw2digit.localhost import free_port, wait_for
-from draw2digit.synthetic import digit_drawing
+from draw2digit.training.synthetic import digit_drawing
 from tests.conftest import ARTIFACTS, MODELS
+from tests.support.localhost import free_port, wait_for
 from tests.test_operations import metric
 
 BODY = json.dumps({"image": base64.b64encode(to_png(digit_drawing(4))).decode()}).encode()

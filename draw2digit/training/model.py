@@ -12,14 +12,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from draw2digit import NUM_CLASSES
+from draw2digit._native import import_tensorflow
+from draw2digit.artifacts import resolve_model_path
+from draw2digit.predictor import Predictor
 
 INPUT_SHAPE = (28, 28, 1)
 
 
 def _keras():
-    from draw2digit._native import import_tensorflow
-
     import_tensorflow()  # before Keras, which imports it too, so its start-up lines stay quiet
     import keras
 
@@ -77,8 +80,6 @@ def export_tflite(model, path: str | Path, *, quantize: bool = False) -> Path:
     path = Path(path)
     options = {}
     if quantize:
-        from draw2digit._native import import_tensorflow
-
         options["optimizations"] = [import_tensorflow().lite.Optimize.DEFAULT]
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "model.tflite"
@@ -90,3 +91,27 @@ def export_tflite(model, path: str | Path, *, quantize: bool = False) -> Path:
 def load_keras(path: str | Path):
     """A saved Keras model, without its optimizer state."""
     return _keras().saving.load_model(path, compile=False)
+
+
+class KerasRunner:
+    """A traced call of the Keras copy, in the shape :class:`~draw2digit.predictor.Predictor` runs."""
+
+    name = "keras"
+
+    def __init__(self, path: str | Path):
+        tf = import_tensorflow()
+        self.model = with_features(load_keras(path))
+        self._fn = tf.function(
+            lambda x: self.model(x, training=False),
+            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+        )
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, feats = self._fn(x)
+        return probs.numpy(), feats.numpy()
+
+
+def keras_predictor(model: str | Path | None = None) -> Predictor:
+    """A :class:`~draw2digit.predictor.Predictor` that runs the Keras copy instead of LiteRT."""
+    path = resolve_model_path(model, ".keras")
+    return Predictor(path, runner=KerasRunner(path))

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from scipy import stats
+from scipy.special import expit, logit
 
 from draw2digit import NUM_CLASSES
+from draw2digit.decode import to_pil_or_array
+from draw2digit.preprocess import Preprocessed, ink_map, preprocess
+from draw2digit.training.pendigits import draw_pen_digit, random_style
+from draw2digit.training.synthetic import mnist_number, random_redraw
 
 
 @dataclass
@@ -127,7 +134,7 @@ def correction_scores(probabilities, test, corrections=None, held=None) -> dict:
 
 def compare_with_baseline(model, baseline, test, corrections) -> dict:
     """Two Predictors on the MNIST test set and on the corrections ``model``'s fine-tune held back."""
-    held = np.flatnonzero(np.isin(corrections.ids, model.card.get("finetune", {}).get("held_back_ids", [])))
+    held = np.flatnonzero(np.isin(corrections.ids, model.card.held_back_ids))
 
     def scores(p) -> dict:
         return correction_scores(lambda images: p.probabilities(images / 255.0), test, corrections, held)
@@ -230,11 +237,6 @@ def naive_preprocess(image) -> np.ndarray:
     Polarity is still handled (by :func:`~draw2digit.preprocess.ink_map`), so the
     comparison isolates the MNIST framing.
     """
-    from PIL import Image
-
-    from draw2digit.decode import to_pil_or_array
-    from draw2digit.preprocess import ink_map
-
     ink = ink_map(to_pil_or_array(image))
     small = Image.fromarray(np.uint8(ink * 255)).resize((28, 28), Image.LANCZOS)
     return np.asarray(small, dtype=np.float32) / 255.0
@@ -260,9 +262,6 @@ def redrawn_accuracy(
     without stroke normalization and through the naive tutorial resize, so each
     step's worth is measured, not assumed.
     """
-    from draw2digit.preprocess import Preprocessed, preprocess
-    from draw2digit.synthetic import random_redraw
-
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(labels), size=min(count, len(labels)), replace=False)
     drawings = [random_redraw(images[i], rng, tilt=tilt) for i in idx]
@@ -297,14 +296,12 @@ def number_accuracy(
     """Sequence accuracy of number mode on digits written side by side.
 
     For each length, ``count`` numbers are composed by ``compose`` (default
-    :func:`draw2digit.synthetic.compose_number` for MNIST images; pass
-    :func:`draw2digit.pendigits.compose_number` with pen digits as ``images``):
+    :func:`~draw2digit.training.synthetic.mnist_number` for MNIST images; pass
+    :func:`~draw2digit.training.pendigits.pen_number` with pen digits as ``images``):
     random gaps from a slight overlap to a wide space, sizes and baselines. A
     number counts only when every digit is read and none is missed or added.
     """
-    if compose is None:
-        from draw2digit.synthetic import compose_number as compose
-
+    compose = compose or mnist_number
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     out = {}
@@ -326,8 +323,6 @@ def number_accuracy(
 
 def pen_drawings(digits, *, seed: int = 0, canvas: int = 280, tilt: float = 12.0) -> list:
     """Each real pen digit drawn once on a canvas-sized pad, with a seeded random style."""
-    from draw2digit.pendigits import draw_pen_digit, random_style
-
     rng = np.random.default_rng(seed)
     return [draw_pen_digit(d, random_style(rng, canvas, tilt), canvas) for d in digits]
 
@@ -400,9 +395,6 @@ def writer_interval(
     the log-odds scale, where accuracies near 100 % are not squeezed, holds it about 95 % of the
     time (``tests/test_pendigits.py``). None with a single writer.
     """
-    from scipy import stats
-    from scipy.special import expit, logit
-
     right, writers = np.asarray(right, bool), np.asarray(writers)
     ids, which = np.unique(writers, return_inverse=True)
     if len(ids) < 2:
@@ -418,8 +410,6 @@ def writer_interval(
 
 def pen_accuracy(predictor, digits, *, seed: int = 0, drawings: list | None = None) -> PenReport:
     """How the whole pipeline reads real pen digits: drawn as canvas images, preprocessed, predicted."""
-    from draw2digit.preprocess import preprocess
-
     drawings = drawings if drawings is not None else pen_drawings(digits, seed=seed)
     preds = predictor.predict_preprocessed([preprocess(d) for d in drawings])
     truth = np.array([d.label for d in digits])
@@ -453,12 +443,11 @@ def paired_comparison(after: PenReport, before: PenReport) -> dict:
     """
     if after.count != before.count:
         raise ValueError(f"the reports are on different drawings ({after.count} and {before.count})")
-    from scipy.stats import binomtest
 
     wrong_after = {i for i, _, _ in after.mistakes}
     wrong_before = {i for i, _, _ in before.mistakes}
     gained, lost = len(wrong_before - wrong_after), len(wrong_after - wrong_before)
-    p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
+    p = stats.binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
     return {
         "before_accuracy": before.accuracy,
         "after_accuracy": after.accuracy,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from draw2digit.paths import user_path
+
 ENV_DATA_DIR = "DRAW2DIGIT_DATA_DIR"
 ENV_CACHE_DIR = "DRAW2DIGIT_CACHE_DIR"
 ENV_MIRRORS = "DRAW2DIGIT_MNIST_MIRRORS"
@@ -93,18 +95,6 @@ class DataIntegrityError(DataError):
 class Split:
     images: np.ndarray  # (n, 28, 28) uint8, 0 = paper, 255 = ink
     labels: np.ndarray  # (n,) uint8
-
-
-def user_path(env: str, kind: str, *parts: str) -> Path:
-    """``$env`` when set (tests and CI never touch the real folders), else the per-user
-    ``kind`` folder ("cache" or "data") of draw2digit joined with ``parts``."""
-    value = os.environ.get(env)
-    if value:
-        return Path(value)
-    import platformdirs
-
-    base = platformdirs.user_cache_dir if kind == "cache" else platformdirs.user_data_dir
-    return Path(base("draw2digit"), *parts)
 
 
 def cache_dir() -> Path:

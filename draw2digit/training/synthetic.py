@@ -202,7 +202,7 @@ def write_examples(folder: str | Path) -> list[Path]:
     return written
 
 
-def compose_number(
+def mnist_number(
     digits: Sequence[np.ndarray], rng: np.random.Generator, *, height: int = 120, pen: float = 0.0
 ) -> Image.Image:
     """MNIST digits written side by side as one canvas drawing (black on transparent).
@@ -287,7 +287,6 @@ def non_digit_drawings(
     seed: int = 0,
     canvas: int = 280,
     family: str | None = None,
-    scribble_crossings: int = 0,
     extra_shapes: bool = False,
 ) -> list[tuple[Image.Image, str]]:
     """Drawings that are not digits, each with what it is: ``"kind: name"``.
@@ -300,7 +299,6 @@ def non_digit_drawings(
     like (no circles or single lines: those are fair 0s and 1s). ``family`` is
     ``"fit"`` or ``"test"`` (see :data:`NON_DIGIT_FAMILIES`); ``None`` mixes the
     fit family's shapes with every glyph and font, as before the split.
-    ``scribble_crossings``: the smooth scribbles cross themselves at least this often.
     ``extra_shapes``: the fit family also draws :data:`EXTRA_FIT_SHAPES` (rings, suns, houses, waves).
     """
     if family is not None and family not in NON_DIGIT_FAMILIES:
@@ -336,11 +334,7 @@ def non_digit_drawings(
             out.append((im, f"letter or symbol: {glyph}"))
         elif kind == "scribble":
             looping = family == "test"
-            path = (
-                _turtle_scribble(rng, canvas)
-                if looping
-                else _smooth_scribble(rng, canvas, scribble_crossings)
-            )
+            path = _turtle_scribble(rng, canvas) if looping else _smooth_scribble(rng, canvas)
             name = "looping" if looping else "smooth"
             out.append((render_strokes([path], canvas, float(rng.uniform(6, 26))), f"scribble: {name}"))
         else:
@@ -350,40 +344,14 @@ def non_digit_drawings(
     return out
 
 
-def _smooth_scribble(rng: np.random.Generator, canvas: int, min_crossings: int = 0) -> Stroke:
-    """A smooth random pen path that crosses itself at least ``min_crossings`` times.
-
-    A random path that crosses itself once or never is often a fair digit (a loop
-    is a 0 or a 6, a figure eight an 8); ``min_crossings=3`` keeps those out of the
-    "not a digit" class (docs/real-drawings.md: measured on the twin, not shipped).
-    """
-    while True:
-        n = int(rng.integers(6, 14))
-        pts = rng.uniform(0.15, 0.85, size=(n, 2)) * canvas
-        t = np.linspace(0, n - 1, 12 * n)
-        path = np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
-        path = ndimage.gaussian_filter1d(path, 4, axis=0)
-        if min_crossings <= 0 or self_crossings(path) >= min_crossings:
-            return [tuple(p) for p in path]
-
-
-def self_crossings(path: Sequence[tuple[float, float]] | np.ndarray) -> int:
-    """How many times a polyline crosses itself (segments that share an end do not count)."""
-    p = np.asarray(path, np.float64)
-    a, b = p[:-1], p[1:]
-
-    def side(u, v, w):
-        return np.sign(
-            (v[..., 0] - u[..., 0]) * (w[..., 1] - u[..., 1])
-            - (v[..., 1] - u[..., 1]) * (w[..., 0] - u[..., 0])
-        )
-
-    count = 0
-    for i in range(len(a) - 2):
-        q1, q2 = a[i + 2 :], b[i + 2 :]
-        apart = side(a[i], b[i], q1) * side(a[i], b[i], q2) < 0
-        count += int((apart & (side(q1, q2, a[i]) * side(q1, q2, b[i]) < 0)).sum())
-    return count
+def _smooth_scribble(rng: np.random.Generator, canvas: int) -> Stroke:
+    """A smooth random pen path through a handful of random points."""
+    n = int(rng.integers(6, 14))
+    pts = rng.uniform(0.15, 0.85, size=(n, 2)) * canvas
+    t = np.linspace(0, n - 1, 12 * n)
+    path = np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
+    path = ndimage.gaussian_filter1d(path, 4, axis=0)
+    return [tuple(p) for p in path]
 
 
 def _turtle_scribble(rng: np.random.Generator, canvas: int) -> Stroke:

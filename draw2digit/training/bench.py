@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from draw2digit.artifacts import resolve_model_path
+from draw2digit.canvas import to_png
+from draw2digit.predictor import Predictor
+from draw2digit.preprocess import preprocess
+from draw2digit.training.evaluate import naive_preprocess
+from draw2digit.training.model import keras_predictor, load_keras
+from draw2digit.training.synthetic import digit_drawing, number_drawing
+
 
 def timed(fn: Callable[[], object], runs: int) -> np.ndarray:
     """Milliseconds per call of ``fn``, after a short warm-up."""
@@ -34,15 +42,17 @@ class BenchReport:
     latency: dict[str, np.ndarray] = field(default_factory=dict)  # label -> ms per call
     batch64_images_per_s: float = 0.0
 
+    def table(self) -> str:
+        """The report as ``draw2digit bench`` prints it."""
+        lines = [f"Model {self.model} loaded in {self.load_ms:.0f} ms; 280x280 canvas PNGs, {self.runs} runs"]
+        for label, ms in self.latency.items():
+            lines.append(f"{label:<44} p50 {np.median(ms):7.3f} ms   p99 {np.percentile(ms, 99):7.3f} ms")
+        lines.append(f"{'inference, batch 64':<44} {self.batch64_images_per_s:,.0f} images/s")
+        return "\n".join(lines)
+
 
 def benchmark(model=None, runs: int = 2000, compare_keras: bool = False) -> BenchReport:
     """Time the pieces on the ten template digits drawn as 280x280 canvas PNGs."""
-    from draw2digit.canvas import to_png
-    from draw2digit.evaluate import naive_preprocess
-    from draw2digit.predictor import Predictor
-    from draw2digit.preprocess import preprocess
-    from draw2digit.synthetic import digit_drawing, number_drawing
-
     t0 = time.perf_counter()
     predictor = Predictor(model)
     report = BenchReport(str(predictor.model_path), (time.perf_counter() - t0) * 1000, runs)
@@ -65,11 +75,8 @@ def benchmark(model=None, runs: int = 2000, compare_keras: bool = False) -> Benc
     ms64 = timed(lambda: predictor.probabilities(batch), max(20, runs // 20))
     report.batch64_images_per_s = 64 / (float(np.median(ms64)) / 1000)
     if compare_keras:
-        from draw2digit.artifacts import resolve_model_path
-        from draw2digit.model import load_keras
-
         keras_model = load_keras(resolve_model_path(model, ".keras"))
-        keras_runner = Predictor(model, backend="keras")
+        keras_runner = keras_predictor(model)
         xb = x1[None, ..., None]
         n = max(20, runs // 10)
         report.latency["  keras model.predict(x), batch 1"] = timed(

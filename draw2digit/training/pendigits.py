@@ -23,7 +23,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from draw2digit.data import DataError, DataIntegrityError
+from draw2digit.artifacts import ModelCard
+from draw2digit.canvas import render_strokes
+from draw2digit.preprocess import INK_THRESHOLD, ink_map, preprocess
+from draw2digit.segment import cut_sides, piece_image
+from draw2digit.training.data import DataError, DataIntegrityError
 
 ENV_PENDIGITS_DIR = "DRAW2DIGIT_PENDIGITS_DIR"
 TRAIN_FILE = "pendigits-orig.tra"
@@ -144,10 +148,9 @@ def load_pendigits(folder: str | os.PathLike | None = None, *, verify: bool = Tr
     return digits
 
 
-def seen_in_training(card: dict, writers: Sequence[int]) -> list[int]:
+def seen_in_training(card: ModelCard, writers: Sequence[int]) -> list[int]:
     """Which of ``writers`` a model (by its card) trained on: their figures are not held-out figures."""
-    trained = card.get("data", {}).get("pen_digits", {}).get("writers", [])
-    return sorted(set(trained) & set(writers))
+    return sorted(set(card.pen_writers) & set(writers))
 
 
 def by_writers(digits: Sequence[PenDigit], writers: Sequence[int]) -> list[PenDigit]:
@@ -230,8 +233,6 @@ def draw_pen_digit(
     supersample: int = 2,
 ) -> Image.Image:
     """A canvas PNG-like drawing (black on transparent) of a real pen digit."""
-    from draw2digit.canvas import render_strokes
-
     style = style or Style()
     strokes = [[(float(x), float(y)) for x, y in p] for p in place(digit, style, canvas)]
     return render_strokes(strokes, canvas, style.pen, supersample=supersample)
@@ -270,136 +271,25 @@ def perturb(digit: PenDigit, rng: np.random.Generator, strength: float = 1.0) ->
     return PenDigit(digit.label, digit.writer, digit.sample, tuple(out))
 
 
-def restyle(digit: PenDigit, rng: np.random.Generator) -> PenDigit:
-    """Style coverage: ways of writing a digit that few training writers use and new users do.
-
-    A 1 gains a foot, a flag or both; a 7 a crossbar through its stem; any digit
-    (one in six) a strong slant of 12 to 30 degrees, most often leaning right. The
-    held-out writers' misses are mostly such styles (1s with a foot, steep narrow 8s).
-    Off by default: measured on the twin it did not read them better (docs/real-drawings.md).
-    """
-    strokes = list(digit.strokes)
-    pts = np.concatenate(strokes)
-    top_y, bottom_y = float(pts[:, 1].min()), float(pts[:, 1].max())
-    h = max(bottom_y - top_y, 1.0)
-    if digit.label == 1 and rng.random() < 0.5:
-        top, bottom = pts[pts[:, 1].argmin()], pts[pts[:, 1].argmax()]
-        kind = rng.choice(["foot", "flag", "both"], p=[0.3, 0.3, 0.4])
-        if kind in ("foot", "both"):
-            half = h * rng.uniform(0.15, 0.3)
-            strokes.append(np.array([[bottom[0] - half, bottom_y], [bottom[0] + half, bottom_y]], np.float32))
-        if kind in ("flag", "both") and np.ptp(pts[:, 0]) < 0.3 * h:  # a bare stem: no flag of its own yet
-            g = h * rng.uniform(0.2, 0.35)
-            strokes.insert(0, np.array([[top[0] - g, top[1] + 0.8 * g], top], np.float32))
-    elif digit.label == 7 and rng.random() < 0.4:
-        stem = max(strokes, key=lambda st: float(np.ptp(st[:, 1])))
-        y = top_y + h * rng.uniform(0.45, 0.6)
-        x = float(stem[np.abs(stem[:, 1] - y).argmin(), 0])
-        half = h * rng.uniform(0.12, 0.22)
-        strokes.append(np.array([[x - half, y], [x + half, y]], np.float32))
-    if rng.random() < 1 / 6:
-        lean = np.tan(np.radians(rng.uniform(12, 30))) * (1 if rng.random() < 0.75 else -1)
-        mid = (top_y + bottom_y) / 2
-        strokes = [st - np.stack([lean * (st[:, 1] - mid), np.zeros(len(st))], 1) for st in strokes]
-    return PenDigit(
-        digit.label, digit.writer, digit.sample, tuple(np.asarray(st, np.float32) for st in strokes)
-    )
-
-
-def _resample(stroke: np.ndarray, n: int) -> np.ndarray:
-    """``n`` points evenly spaced along the stroke's length (a dot stays a dot)."""
-    steps = np.linalg.norm(np.diff(stroke, axis=0), axis=1)
-    along = np.concatenate([[0.0], np.cumsum(steps)])
-    if along[-1] == 0:
-        return np.repeat(stroke[:1].astype(np.float64), n, axis=0)
-    at = np.linspace(0.0, along[-1], n)
-    return np.stack([np.interp(at, along, stroke[:, 0]), np.interp(at, along, stroke[:, 1])], 1)
-
-
-#: Points per stroke when two writers' digits are matched, and how far apart (as a share of
-#: the digit's size, mean over points) two traces may be and still be morphed.
-MORPH_POINTS = 32
-MORPH_REACH = 0.2
-
-
-def morph(
-    digit: PenDigit, partners: Sequence[PenDigit], rng: np.random.Generator, *, tries: int = 8
-) -> PenDigit:
-    """The digit as a writer between its own and another training writer might have drawn it.
-
-    More writers is what reads new writers better (docs/real-drawings.md), and the
-    writers' own styles are the best guide to how a new one may write: a partner of the
-    same digit and stroke count by another writer is matched point by point (strokes
-    resampled along their length, reversed where that fits better, both scaled to
-    one size) and the trace moved a random 20-80 % of the way towards it. Partners
-    drawn another way (a 0 begun elsewhere, strokes in another order) lie too far
-    apart to blend into a digit, so only one within ``MORPH_REACH`` is used; if none
-    of ``tries`` is, the digit comes back as it was. Off by default: on the twin it read
-    new writers no better and cost MNIST (docs/real-drawings.md).
-    """
-    pool = [
-        p
-        for p in partners
-        if p.label == digit.label and p.writer != digit.writer and len(p.strokes) == len(digit.strokes)
-    ]
-    if not pool:
-        return digit
-
-    def frame(d: PenDigit) -> tuple[list[np.ndarray], np.ndarray, float]:
-        pts = np.concatenate(d.strokes).astype(np.float64)
-        lo, hi = pts.min(0), pts.max(0)
-        centre, size = (lo + hi) / 2, max(float((hi - lo).max()), 1.0)
-        return [(_resample(st, MORPH_POINTS) - centre) / size for st in d.strokes], centre, size
-
-    mine, centre, size = frame(digit)
-    for _ in range(tries):
-        theirs = frame(pool[int(rng.integers(len(pool)))])[0]
-        matched, far = [], 0.0
-        for a, b in zip(mine, theirs, strict=True):
-            ahead, back = np.linalg.norm(a - b, axis=1).mean(), np.linalg.norm(a - b[::-1], axis=1).mean()
-            matched.append(b if ahead <= back else b[::-1])
-            far = max(far, min(ahead, back))
-        if far <= MORPH_REACH:
-            t = rng.uniform(0.2, 0.8)
-            strokes = tuple(
-                (((1 - t) * a + t * b) * size + centre).astype(np.float32)
-                for a, b in zip(mine, matched, strict=True)
-            )
-            return PenDigit(digit.label, digit.writer, digit.sample, strokes)
-    return digit
-
-
 def render_training_set(
     digits: Sequence[PenDigit],
     copies: int,
     seed: int,
     *,
     canvas: int = 140,
-    style_coverage: bool = False,
     strength: float = 1.0,
-    morph_share: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``copies`` augmented drawings of each digit, preprocessed exactly as the server does.
 
-    Returns (images uint8 (n, 28, 28), labels uint8). ``style_coverage`` adds
-    :func:`restyle`'s variants; ``strength`` scales :func:`perturb`'s warp and jitter;
-    ``morph_share`` of the copies are first :func:`morph`-ed towards another of
-    ``digits``' writers. A small canvas keeps this fast; the preprocessing rescales
-    every drawing to MNIST's framing anyway.
+    Returns (images uint8 (n, 28, 28), labels uint8). ``strength`` scales
+    :func:`perturb`'s warp and jitter. A small canvas keeps this fast; the
+    preprocessing rescales every drawing to MNIST's framing anyway.
     """
-    from draw2digit.preprocess import preprocess
-
     rng = np.random.default_rng(seed)
-    alike: dict[tuple[int, int], list[PenDigit]] = {}  # morph partners: the same digit and stroke count
-    for d in digits:
-        alike.setdefault((d.label, len(d.strokes)), []).append(d)
     images, labels = [], []
     for _ in range(copies):
         for d in digits:
-            written = restyle(d, rng) if style_coverage else d
-            if morph_share and rng.random() < morph_share:
-                written = morph(written, alike.get((written.label, len(written.strokes)), []), rng)
-            drawing = draw_pen_digit(perturb(written, rng, strength), random_style(rng, canvas), canvas)
+            drawing = draw_pen_digit(perturb(d, rng, strength), random_style(rng, canvas), canvas)
             p = preprocess(drawing)
             if p.blank:
                 continue
@@ -414,7 +304,7 @@ def _layout(
     height: float,
     gaps: tuple[float, float] = (-0.06, 0.45),
 ) -> tuple[list[list[np.ndarray]], tuple[int, int], float]:
-    """Where :func:`compose_number` writes each digit: (strokes per digit, canvas size, pen width)."""
+    """Where :func:`pen_number` writes each digit: (strokes per digit, canvas size, pen width)."""
     slant = float(rng.uniform(-10, 10))
     pen = float(rng.uniform(0.06, 0.14) * height)
     pieces = []
@@ -440,14 +330,10 @@ def _layout(
 
 
 def _draw(strokes: Sequence[np.ndarray], size: tuple[int, int], pen: float) -> Image.Image:
-    from draw2digit.canvas import render_strokes
-
     return render_strokes([[(float(a), float(b)) for a, b in s] for s in strokes], size, pen)
 
 
-def compose_number(
-    digits: Sequence[PenDigit], rng: np.random.Generator, *, height: float = 120.0
-) -> Image.Image:
+def pen_number(digits: Sequence[PenDigit], rng: np.random.Generator, *, height: float = 120.0) -> Image.Image:
     """Real pen digits written side by side as one canvas drawing (black on transparent).
 
     One writer's pen and slant for the whole number; per digit, random sizes
@@ -494,9 +380,6 @@ def render_cut_pieces(
     Returns (images uint8 (n, 28, 28), labels uint8), prepared as the reader does.
     """
     from scipy import ndimage
-
-    from draw2digit.preprocess import INK_THRESHOLD, ink_map
-    from draw2digit.segment import cut_sides, piece_image
 
     rng = np.random.default_rng(seed)
     images, labels = [], []
