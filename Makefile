@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
 export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
-.PHONY: run test test-fast figures screenshots chromium postgresql container-tools lint format bench bench-api bench-page bench-scale bench-voila evaluate train train-twin voila lab notebooks clean
+.PHONY: run test test-fast figures screenshots chromium postgresql container-tools lint format bench bench-api bench-page bench-scale bench-why bench-voila evaluate train train-twin voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ test: $(VENV)/.installed-test chromium postgresql container-tools  ## install wh
 test-fast: $(VENV)/.installed-test  ## lint, then the fast part of the suite (a few minutes on 2 cores)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -m "not slow and not browser and not container and not postgres" -p no:cacheprovider -q
+	$(BIN)/pytest -m "not slow and not training and not browser and not container and not postgres" -q
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 chromium:
@@ -87,6 +87,9 @@ bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-s
 
 bench-page: $(VENV)/.installed-test chromium  ## what a person waits for on the page: answer after the pen lifts, first "Show why"
 	$(BIN)/python -m benchmarks.page_timings
+
+bench-why: $(VENV)/.installed-train  ## "Show why" (occlusion, served) against integrated gradients (TensorFlow)
+	$(BIN)/python -m benchmarks.saliency_agreement
 
 bench-scale: $(VENV)/.installed-test  ## locust on loopback: one process against --workers processes
 	$(BIN)/python -m benchmarks.bench_scale

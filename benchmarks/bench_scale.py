@@ -35,7 +35,7 @@ def rss_mib(pid: int) -> float:
 def run(workers: int, threads: int, users: int, seconds: int) -> dict:
     port = free_port()
     exe = Path(sys.executable).with_name("draw2digit")
-    env = {**os.environ, "DRAW2DIGIT_WARM_EXPLAIN": "false"}  # the /predict path only
+    env = dict(os.environ)
     server = subprocess.Popen(
         [str(exe), "serve", "--port", str(port), "--workers", str(workers), "--threads", str(threads)],
         stdout=subprocess.DEVNULL,

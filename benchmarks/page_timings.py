@@ -5,16 +5,14 @@
 Starts the server, opens the page, draws a 7 and times the first "Show why"
 (from the click to the explanation on screen), then draws each digit with the
 mouse and times, in the page, from the pen lifting to the answer on screen.
-Three times: with the background warm-up switched off (as before it existed),
-at once after start-up (while the server may still be warming the explanation)
-and once /health says explanations are warm.
-Prints medians; nothing is asserted (the browser tests check behaviour).
+"Show why" runs on the served model, so there is nothing to warm up: the first
+one is asked at once after start-up. Prints medians; nothing is asserted (the
+browser tests check behaviour).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -57,11 +55,8 @@ def health(url: str) -> dict:
         return json.load(r)
 
 
-def measure(browser, url: str, wait_warm: bool) -> dict:
+def measure(browser, url: str) -> dict:
     started = time.perf_counter()  # the server has just answered /health
-    while wait_warm and health(url)["explanations"] != "warm":
-        time.sleep(0.2)
-    warm_after = time.perf_counter() - started
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(url + "/")
     page.evaluate(PROBE)
@@ -79,7 +74,7 @@ def measure(browser, url: str, wait_warm: bool) -> dict:
         answers.append(page.evaluate("window.__d2d.answered.at(-1)"))
         page.click("[data-testid=clear-button]")
     page.close()
-    return {"answer_ms": answers, "why_ms": why_ms, "clicked_s": clicked_after, "warm_s": warm_after}
+    return {"answer_ms": answers, "why_ms": why_ms, "clicked_s": clicked_after}
 
 
 def main() -> int:
@@ -88,24 +83,18 @@ def main() -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         results = {}
-        scenarios = (
-            ("no warm-up (as before)", False, "false"),
-            ("at once after start-up", False, "true"),
-            ("once /health says warm", True, "true"),
-        )
-        for label, wait_warm, warm in scenarios:
+        for label in ("at once after start-up",):
             port = free_port()
             exe = Path(sys.executable).with_name("draw2digit")
             server = subprocess.Popen(
                 [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env={**os.environ, "DRAW2DIGIT_WARM_EXPLAIN": warm},
             )
             url = f"http://127.0.0.1:{port}"
             try:
                 wait_for(url + "/health", proc=server)
-                results[label] = measure(browser, url, wait_warm)
+                results[label] = measure(browser, url)
             finally:
                 server.terminate()
                 server.wait(timeout=20)

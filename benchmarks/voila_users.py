@@ -32,12 +32,11 @@ def rss_mib(pid: int) -> float:
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
 
 
-def run(browser, users: int, preheat: int, warm: bool) -> dict:
+def run(browser, users: int, preheat: int) -> dict:
     port = free_port()
     exe = Path(sys.executable).with_name("draw2digit")
-    env = {**os.environ, "DRAW2DIGIT_WARM_EXPLAIN": "true" if warm else "false"}
     cmd = [str(exe), "voila", "--port", str(port)] + (["--preheat", str(preheat)] if preheat else [])
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     pages, firsts = [], []
     try:
@@ -59,7 +58,7 @@ def run(browser, users: int, preheat: int, warm: bool) -> dict:
             )
             firsts.append(time.perf_counter() - started)
             pages.append(page)
-        time.sleep(8 if warm else 2)  # the last visitor's warm-up is done
+        time.sleep(2)  # the last visitor's kernel has settled
         connected = rss_mib(server.pid)
     finally:
         for page in pages:
@@ -75,14 +74,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=3, help="visitors, one after another (default 3)")
     args = parser.parse_args()
-    settings = (
-        ("no preheated kernels", 0, True),
-        ("2 preheated kernels", 2, True),
-        ("no preheat, no Show-why warm-up", 0, False),
-    )
+    settings = (("no preheated kernels", 0), ("2 preheated kernels", 2))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        rows = [(name, run(browser, args.users, preheat, warm)) for name, preheat, warm in settings]
+        rows = [(name, run(browser, args.users, preheat)) for name, preheat in settings]
         browser.close()
     print(f"{args.users} visitors one after another, loopback, {os.cpu_count()} CPU cores")
     print(f"{'setting':<34} {'open -> first prediction, s':<30} {'memory MiB: idle, connected, per visitor'}")

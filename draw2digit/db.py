@@ -35,7 +35,23 @@ corrections = sa.Table(
     sa.Column("drawing", sa.String(16)),  # SHA-256 (16 hex) of the whole drawing
     sa.Column("position", sa.Integer),  # which digit of a number, from the left; NULL for one digit
     sa.Column("box", sa.String(64)),  # "left,top,right,bottom" of that digit
+    sa.Column("client", sa.String(16)),  # keyed hash of the sender's address; NULL: before it was kept
     sa.Index("ix_corrections_drawing", "drawing"),  # the rows of one number drawing
+    sa.Index("ix_corrections_client", "client"),
+)
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+#: fixed-window counters of the rate limiter, shared by every worker and pod that shares the database
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),
 )
 
 

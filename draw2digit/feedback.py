@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import hmac
 import io
 import os
 import threading
@@ -26,10 +27,14 @@ from PIL import Image
 from draw2digit import db
 from draw2digit.decode import ImageInput, PreprocessError, to_pil_or_array
 from draw2digit.paths import user_path
+from draw2digit.predictor import DigitInNumber
 from draw2digit.preprocess import preprocess
 
 ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"  # an SQLite file; DRAW2DIGIT_DATABASE_URL takes precedence
+ENV_CLIENT_KEY = "DRAW2DIGIT_CLIENT_KEY"  # the key of the clients' hash; default: the database's own
 MAX_ROWS = 10_000  # what `draw2digit db prune` keeps by default
+MAX_PER_CLIENT = 100  # what `draw2digit finetune` takes from one client at most, by default
+UNKNOWN_CLIENT = "unknown"  # rows stored before clients were kept, and rows from the CLI
 MAX_SIDE = 560
 
 
@@ -42,12 +47,9 @@ class StoreUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
-class DigitPiece:
-    """One digit of a number drawing, as the segmenter cut it."""
-
-    position: int  # from the left, 0-based
-    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the drawing's pixels
-    image: np.ndarray  # its 28x28 model input, values in [0, 1]
+class Saved:
+    id: int
+    new: bool  # False: the same drawing, label and client were stored already (kept once)
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,11 @@ def default_url() -> str:
 class FeedbackStore:
     """Corrections in a database given by URL (or an SQLite path), migrated on first use."""
 
-    def __init__(self, target: str | os.PathLike | None = None):
+    def __init__(self, target: str | os.PathLike | None = None, *, client_key: str | None = None):
         self.url = db.url_for(target) if target else default_url()
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
+        self._client_key = client_key or os.environ.get(ENV_CLIENT_KEY) or None
 
     @property
     def path(self) -> Path | None:
@@ -118,13 +121,39 @@ class FeedbackStore:
         label: int,
         predicted: int | None = None,
         *,
-        piece: DigitPiece | None = None,
+        piece: DigitInNumber | None = None,
+        client: str | None = None,
     ) -> int:
-        """Store one correction; returns its id. Raises PreprocessError for unusable images.
+        """Store one correction; returns its id (see :meth:`save`)."""
+        return self.save(source, label, predicted, piece=piece, client=client).id
+
+    def client_of(self, address: str | None) -> str | None:
+        """The keyed hash stored for a client address (16 hex); the address itself is never stored."""
+        if address is None:
+            return None
+        if self._client_key is None:
+            with self._begin() as conn:
+                key = conn.execute(sa.select(db.settings.c.value).where(db.settings.c.name == "client_key"))
+                self._client_key = key.scalar_one()
+        digest = hmac.new(self._client_key.encode(), address.encode(), hashlib.sha256)
+        return digest.hexdigest()[:16]
+
+    def save(
+        self,
+        source: ImageInput,
+        label: int,
+        predicted: int | None = None,
+        *,
+        piece: DigitInNumber | None = None,
+        client: str | None = None,
+    ) -> Saved:
+        """Store one correction once. Raises PreprocessError for unusable images.
 
         ``piece`` corrects one digit of a number: the whole drawing is kept as
         the original (with its hash, so rows of one number can be grouped),
-        and the piece's own 28x28 is what fine-tuning learns from.
+        and the piece's own 28x28 is what fine-tuning learns from. ``client`` is
+        the sender's address, stored only as a keyed hash; the same drawing with
+        the same label from the same client is stored once.
         """
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
             raise ValueError("label must be a digit from 0 to 9")
@@ -152,9 +181,20 @@ class FeedbackStore:
             "drawing": hashlib.sha256(original).hexdigest()[:16],
             "position": piece.position if piece is not None else None,
             "box": ",".join(str(int(v)) for v in piece.box) if piece is not None else None,
+            "client": self.client_of(client),
         }
+        t = db.corrections
+        same = sa.select(t.c.id).where(
+            t.c.drawing == row["drawing"],
+            t.c.label == label,
+            t.c.position.is_(None) if row["position"] is None else t.c.position == row["position"],
+            t.c.client.is_(None) if row["client"] is None else t.c.client == row["client"],
+        )
         with self._begin() as conn:
-            return int(conn.execute(db.corrections.insert().returning(db.corrections.c.id), row).scalar_one())
+            existing = conn.execute(same.limit(1)).scalar()
+            if existing is not None:
+                return Saved(int(existing), False)
+            return Saved(int(conn.execute(t.insert().returning(t.c.id), row).scalar_one()), True)
 
     def count(self) -> int:
         if self.path is not None and not self.path.exists():
@@ -162,14 +202,43 @@ class FeedbackStore:
         with self._begin() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(db.corrections)).scalar_one())
 
-    def prune(self, keep: int = MAX_ROWS) -> int:
-        """Keep the newest ``keep`` corrections; returns how many were deleted. A job, not a request."""
+    def clients(self, top: int | None = None) -> list[tuple[str, int]]:
+        """(client key, rows) per client, most rows first; rows without a client are one "unknown"."""
+        if self.path is not None and not self.path.exists():
+            return []
         t = db.corrections
+        n = sa.func.count().label("n")
+        query = sa.select(t.c.client, n).group_by(t.c.client).order_by(n.desc(), t.c.client)
         with self._begin() as conn:
-            newest = conn.execute(sa.select(sa.func.max(t.c.id))).scalar_one()
-            if newest is None:
-                return 0
-            return conn.execute(sa.delete(t).where(t.c.id <= newest - keep)).rowcount
+            rows = conn.execute(query.limit(top) if top else query).all()
+        return [(r.client or UNKNOWN_CLIENT, int(r.n)) for r in rows]
+
+    def prune(self, keep: int = MAX_ROWS) -> int:
+        """Keep at most ``keep`` corrections, taking rows from the clients with the most first.
+
+        Every client keeps its newest rows up to one cap, the largest that fits
+        ``keep`` in all: a client under the cap loses nothing, so one client's flood
+        never pushes out another's corrections. Returns how many were deleted (a job,
+        not a request).
+        """
+        if keep < 0:
+            raise ValueError("keep must be 0 or more")
+        counts = dict(self.clients())
+        cap = fair_cap(list(counts.values()), keep)
+        t = db.corrections
+        deleted = 0
+        with self._begin() as conn:
+            for client, n in counts.items():
+                if n <= cap:
+                    continue
+                mine = t.c.client.is_(None) if client == UNKNOWN_CLIENT else t.c.client == client
+                newest = sa.select(t.c.id).where(mine).order_by(t.c.id.desc()).limit(cap)
+                kept = {int(i) for i in conn.execute(newest).scalars()}
+                every = conn.execute(sa.select(t.c.id).where(mine)).scalars()
+                ids = [int(i) for i in every if i not in kept]
+                for start in range(0, len(ids), 500):
+                    deleted += conn.execute(sa.delete(t).where(t.c.id.in_(ids[start : start + 500]))).rowcount
+        return deleted
 
     def check(self) -> str:
         """``"ok"``, or what is wrong, for readiness reports: never raises."""
@@ -193,20 +262,46 @@ class FeedbackStore:
             r["box"] = [int(v) for v in r["box"].split(",")] if r["box"] else None
         return out
 
-    def load(self) -> Corrections:
-        """All stored corrections as MNIST-style arrays, oldest first."""
+    def load(self, max_per_client: int | None = None) -> Corrections:
+        """The stored corrections as MNIST-style arrays, oldest first.
+
+        ``max_per_client`` keeps only each client's newest rows up to that many, so that
+        no single client makes most of a fine-tuning set.
+        """
         empty = Corrections(np.zeros(0, np.int64), np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
         if self.path is not None and not self.path.exists():
             return empty
         t = db.corrections
         with self._begin() as conn:
-            rows = conn.execute(sa.select(t.c.id, t.c.label, t.c.image).order_by(t.c.id)).all()
+            rows = conn.execute(sa.select(t.c.id, t.c.label, t.c.image, t.c.client).order_by(t.c.id)).all()
+        if max_per_client is not None:
+            seen: dict[str | None, int] = {}
+            newest_first = []
+            for r in reversed(rows):
+                seen[r.client] = seen.get(r.client, 0) + 1
+                if seen[r.client] <= max_per_client:
+                    newest_first.append(r)
+            rows = newest_first[::-1]
         if not rows:
             return empty
         ids = np.array([r[0] for r in rows], np.int64)
         labels = np.array([r[1] for r in rows], np.uint8)
         images = np.stack([np.frombuffer(bytes(r[2]), np.uint8).reshape(28, 28) for r in rows])
         return Corrections(ids, images, labels)
+
+
+def fair_cap(counts: list[int], keep: int) -> int:
+    """The largest per-client cap with ``sum(min(n, cap)) <= keep``: clients at or under it keep all."""
+    if sum(counts) <= keep:
+        return max(counts, default=0)
+    low, high = 0, max(counts)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(n, mid) for n in counts) <= keep:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def _reason(exc: Exception) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from draw2digit._native import quiet_native_stderr
 from draw2digit.artifacts import ModelCard, resolve_model_path
 from draw2digit.calibration import Calibration, ModelOutputs
 from draw2digit.decode import ImageInput
-from draw2digit.explain import Explainer, ExplanationUnavailable
+from draw2digit.explain import Explainer
 from draw2digit.preprocess import Preprocessed, preprocess
 from draw2digit.segment import split_digits
 
@@ -53,11 +52,23 @@ class Prediction:
 
 @dataclass(frozen=True)
 class DigitInNumber:
+    """One digit of a number: where the reader cut it (its box and 28x28) and what the model read there."""
+
     digit: int
     confidence: float
     probabilities: tuple[float, ...]
-    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the input's pixels
-    image: np.ndarray = field(repr=False)
+    position: int  # from the left, 0-based
+    piece: Preprocessed = field(repr=False)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) in the input's pixels."""
+        assert self.piece.box is not None  # a cut piece always has ink
+        return self.piece.box
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.piece.image
 
     def to_dict(self) -> dict:
         return {
@@ -136,45 +147,13 @@ class Predictor:
         self._run: Runner = _LiteRTRunner(self.model_path) if runner is None else runner
         self.card = ModelCard.read(self.model_path.parent)
         self.calibration = Calibration.load(self.model_path.parent)
-        self._explainer = None
-        self._explainer_lock = threading.Lock()
-        self.explainer_warm = False  # True once the first explanation has been traced
-
-    def _get_explainer(self):
-        """The explainer, or :class:`ExplanationUnavailable` saying what this install lacks."""
-        with self._explainer_lock:
-            if self._explainer is None:
-                try:
-                    keras_path = resolve_model_path(self.model_path.parent, ".keras")
-                except FileNotFoundError as exc:
-                    raise ExplanationUnavailable(
-                        f"explanations need the Keras copy of the model: {exc}"
-                    ) from exc
-                self._explainer = Explainer(keras_path)
-            return self._explainer
+        self._explainer = Explainer(self._run)
 
     def saliency(self, prediction: Prediction) -> np.ndarray:
-        """(28, 28) map of what pushed the model to its answer (integrated gradients).
-
-        Loads the Keras copy of the model (and TensorFlow) on first use only;
-        :meth:`warm_explainer` does that ahead of time.
-        """
+        """(28, 28) map of what the answer rests on (:mod:`draw2digit.explain`), from the served model."""
         if prediction.blank:
             return np.zeros((28, 28), np.float32)
-        out = self._get_explainer().saliency(prediction.image, int(np.argmax(prediction.probabilities)))
-        self.explainer_warm = True
-        return out
-
-    def warm_explainer(self) -> float:
-        """Import TensorFlow, load the Keras copy and trace one explanation; returns the seconds it took.
-
-        Servers and the notebook pad run this in a background thread at start,
-        so a user's first "Show why" costs an explanation, not an import.
-        """
-        started = time.perf_counter()
-        self._get_explainer().saliency(np.full((28, 28), 0.5, np.float32), 0)
-        self.explainer_warm = True
-        return time.perf_counter() - started
+        return self._explainer.saliency(prediction.image, int(np.argmax(prediction.probabilities)))
 
     def probabilities(self, images: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """(n, 10) probabilities for (n, 28, 28) or (n, 28, 28, 1) MNIST-style floats in [0, 1].
@@ -229,10 +208,8 @@ class Predictor:
         parts = split_digits(source, confidence=confidence)
         preds = self.predict_preprocessed(parts)
         digits = tuple(  # inside a number every piece is read as its likeliest digit
-            DigitInNumber(
-                int(np.argmax(p.probabilities)), p.confidence, p.probabilities, part.box, part.image
-            )
-            for p, part in zip(preds, parts, strict=True)
+            DigitInNumber(int(np.argmax(p.probabilities)), p.confidence, p.probabilities, i, part)
+            for i, (p, part) in enumerate(zip(preds, parts, strict=True))
         )
         return NumberPrediction("".join(str(d.digit) for d in digits), digits)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -234,6 +235,132 @@ def shared_ink_cuts(blob: np.ndarray, sides: list[np.ndarray]) -> list[tuple[np.
     return pairs
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A candidate digit: which ink pixels are its own (``keep``) and the columns it spans."""
+
+    keep: np.ndarray  # (h, w) bool over the whole drawing
+    left: int
+    right: int
+
+
+@dataclass
+class _Reader:
+    """One drawing being read: its ink, its blobs, and the work spent trying cuts so far.
+
+    Cuts are tried recursively, and a long scribble on a big canvas must not take
+    seconds: ``images_read`` and ``pixels_prepared`` are checked against
+    ``MAX_CUT_IMAGES`` and ``MAX_CUT_PIXELS`` (every real number stays far below both).
+    """
+
+    ink: np.ndarray
+    mask: np.ndarray
+    labels: np.ndarray
+    boxes_by_label: dict[int, list[int]]
+    tallest: int
+    digit_height: int
+    confidence: Callable[[list[np.ndarray]], list[float]] | None
+    normalize_strokes: bool
+    images_read: int = 0
+    pixels_prepared: int = 0
+
+    def digit_in(self, piece: Piece) -> Preprocessed | None:
+        return piece_image(
+            self.ink, piece.keep, piece.left, piece.right, normalize_strokes=self.normalize_strokes
+        )
+
+    def pieces_of(self, b: list[int]) -> list[Preprocessed] | None:
+        """The components merged into ``b``, read one by one (flat bars still joined), if all are digits."""
+        groups = _merge_flat_pieces([[*self.boxes_by_label[lab][:4], lab] for lab in b[4:]], self.tallest)
+        if len(groups) < 2:
+            return None
+        for g, h in itertools.permutations(groups, 2):  # a stroke inside another's box is part of it
+            if g[0] >= h[0] and g[1] >= h[1] and g[2] <= h[2] and g[3] <= h[3]:
+                return None
+        if any(g[3] - g[1] < SHORTEST * self.digit_height for g in groups):  # a 9's tail, a 4's stem
+            return None
+        parts = []
+        for g in groups:
+            part = self.digit_in(Piece(np.isin(self.labels, g[4:]), g[0], g[2]))
+            if part is None:
+                return None
+            parts.append(part)
+        return parts
+
+    def _half(self, piece: Piece, top: int, bottom: int, side: np.ndarray) -> Piece | None:
+        """One side of a cut of ``piece`` (rows ``top:bottom``), if it is tall enough to be a digit."""
+        keep = np.zeros_like(piece.keep)
+        keep[top:bottom, piece.left : piece.right] = piece.keep[top:bottom, piece.left : piece.right] & side
+        cols = np.flatnonzero(keep.any(axis=0))
+        ink_rows = np.flatnonzero(keep[top:bottom].any(axis=1))
+        tall = ink_rows.size and ink_rows[-1] + 1 - ink_rows[0] >= SHORTEST * self.digit_height
+        return Piece(keep, int(cols[0]), int(cols[-1]) + 1) if tall else None
+
+    def reading(
+        self, piece: Piece, whole: Preprocessed, sure: float | None, depth: int = 0
+    ) -> tuple[list[Preprocessed], float]:
+        """The likeliest reading of one blob: (its digits, the least sure of them).
+
+        A blob as wide as a digit or more may be touching digits: it is read whole
+        and cut in two at each candidate, each half read the same way in turn, and
+        the reading whose least sure digit is surest wins. ``sure`` is the
+        classifier's confidence in ``whole``, None when not asked yet.
+        """
+        unread = 0.0 if sure is None else sure  # a blob not worth cutting needs no score
+        left, right = piece.left, piece.right
+        if self.confidence is None or right - left <= 0.8 * self.digit_height or depth >= 5:
+            return [whole], unread
+        if self.images_read > MAX_CUT_IMAGES or self.pixels_prepared > MAX_CUT_PIXELS:
+            return [whole], unread
+        top, bottom, sides = cut_sides(self.ink, self.mask, piece.keep, left, right)
+        options: list[tuple[list[Piece], list[Preprocessed]]] = []
+        for pair in shared_ink_cuts(piece.keep[top:bottom, left:right], sides):
+            halves = [self._half(piece, top, bottom, side) for side in pair]
+            if all(halves):
+                self.pixels_prepared += (bottom - top) * (right - left)
+                if self.pixels_prepared > MAX_CUT_PIXELS:
+                    break
+                digits = [self.digit_in(h) for h in halves]
+                if all(d is not None for d in digits):
+                    options.append((halves, digits))
+        if not options:
+            return [whole], unread
+        images = [d.image for _, ds in options for d in ds]
+        if sure is None:  # the whole in the same batch as its halves
+            sure, *conf = self.confidence([whole.image, *images])
+        else:
+            conf = self.confidence(images)
+        self.images_read += len(images)
+        best: tuple[list[Preprocessed], float] = ([whole], sure)
+        for i, (halves, digits) in enumerate(options):
+            sures = conf[2 * i : 2 * i + 2]
+            parts = [self.reading(h, d, c, depth + 1) for h, d, c in zip(halves, digits, sures, strict=True)]
+            score = min(s for _, s in parts)
+            if score > best[1]:
+                best = ([d for ds, _ in parts for d in ds], score)
+        return best
+
+    def read_blob(self, b: list[int]) -> list[Preprocessed]:
+        """The digits in one blob (``b``: its box and the labels of the components merged into it)."""
+        keep = np.isin(self.labels, b[4:])  # only this digit's own strokes, not a neighbour's edge
+        if self.confidence is not None and len(b) > 5:  # pieces merged by their overlap: two digits, or one?
+            pieces = self.pieces_of(b)
+            whole = self.digit_in(Piece(keep, b[0], b[2]))
+            if pieces and whole is not None:
+                whole_conf, *piece_conf = self.confidence([whole.image] + [p.image for p in pieces])
+                if min(piece_conf) > whole_conf:
+                    return pieces
+        if self.confidence is not None:
+            whole = self.digit_in(Piece(keep, b[0], b[2]))
+            return [] if whole is None else self.reading(Piece(keep, b[0], b[2]), whole, None)[0]
+        found = []
+        for left, right in _split_wide(self.mask & keep, b, self.digit_height):
+            whole = self.digit_in(Piece(keep, left, right))
+            if whole is not None:
+                found.append(whole)
+        return found
+
+
 def split_digits(
     source: ImageInput,
     *,
@@ -271,103 +398,9 @@ def split_digits(
     ]
     boxes = _merge_flat_pieces(_merge_overlapping(boxes), tallest)
     heights = sorted(b[3] - b[1] for b in boxes)
-    digit_height = heights[len(heights) // 2]
-
-    def digit_in(keep: np.ndarray, left: int, right: int) -> Preprocessed | None:
-        return piece_image(ink, keep, left, right, normalize_strokes=normalize_strokes)
-
-    def pieces_of(b: list[int]) -> list[Preprocessed] | None:
-        """The components merged into ``b``, read one by one (flat bars still joined), if all are digits."""
-        groups = _merge_flat_pieces([[*boxes_by_label[lab][:4], lab] for lab in b[4:]], tallest)
-        if len(groups) < 2:
-            return None
-        for g, h in itertools.permutations(groups, 2):  # a stroke inside another's box is part of it
-            if g[0] >= h[0] and g[1] >= h[1] and g[2] <= h[2] and g[3] <= h[3]:
-                return None
-        if any(g[3] - g[1] < SHORTEST * digit_height for g in groups):  # a 9's tail, a 4's stem
-            return None
-        parts = []
-        for g in groups:
-            own = np.isin(labels, g[4:])
-            part = digit_in(own, g[0], g[2])
-            if part is None:
-                return None
-            parts.append(part)
-        return parts
-
-    # Work spent trying cuts: images read, pixels prepared. A long scribble on a big
-    # canvas must not take seconds; every real number stays far below both.
-    read, pixels = [0], [0]
-
-    def reading(
-        keep: np.ndarray, left: int, right: int, whole: Preprocessed, sure: float | None, depth: int = 0
-    ) -> tuple[list[Preprocessed], float]:
-        """The likeliest reading of one blob: (its digits, the least sure of them).
-
-        A blob as wide as a digit or more may be touching digits: it is read whole
-        and cut in two at each candidate, each half read the same way in turn, and
-        the reading whose least sure digit is surest wins. ``sure`` is the
-        classifier's confidence in ``whole``, None when not asked yet.
-        """
-        unread = 0.0 if sure is None else sure  # a blob not worth cutting needs no score
-        if confidence is None or right - left <= 0.8 * digit_height or depth >= 5:
-            return [whole], unread
-        if read[0] > MAX_CUT_IMAGES or pixels[0] > MAX_CUT_PIXELS:
-            return [whole], unread
-        top, bottom, sides = cut_sides(ink, mask, keep, left, right)
-        options = []
-        for pair in shared_ink_cuts(keep[top:bottom, left:right], sides):
-            halves = []
-            for half in pair:
-                part = np.zeros_like(keep)
-                part[top:bottom, left:right] = keep[top:bottom, left:right] & half
-                cols = np.flatnonzero(part.any(axis=0))
-                ink_rows = np.flatnonzero(part[top:bottom].any(axis=1))
-                tall = ink_rows.size and ink_rows[-1] + 1 - ink_rows[0] >= SHORTEST * digit_height
-                halves.append((part, int(cols[0]), int(cols[-1]) + 1) if tall else None)
-            if all(halves):
-                pixels[0] += (bottom - top) * (right - left)
-                if pixels[0] > MAX_CUT_PIXELS:
-                    break
-                digits = [digit_in(*h) for h in halves]
-                if all(d is not None for d in digits):
-                    options.append((halves, digits))
-        if not options:
-            return [whole], unread
-        images = [d.image for _, ds in options for d in ds]
-        if sure is None:  # the whole in the same batch as its halves
-            sure, *conf = confidence([whole.image, *images])
-        else:
-            conf = confidence(images)
-        read[0] += len(images)
-        best: tuple[list[Preprocessed], float] = ([whole], sure)
-        for i, (halves, digits) in enumerate(options):
-            sures = conf[2 * i : 2 * i + 2]
-            parts = [reading(*h, d, c, depth + 1) for h, d, c in zip(halves, digits, sures, strict=True)]
-            score = min(s for _, s in parts)
-            if score > best[1]:
-                best = ([d for ds, _ in parts for d in ds], score)
-        return best
-
-    results = []
-    for b in boxes:
-        keep = np.isin(labels, b[4:])  # only this digit's own strokes, not a neighbour's edge
-        if confidence and len(b) > 5:  # pieces merged by their overlap: two digits, or one?
-            pieces = pieces_of(b)
-            whole = digit_in(keep, b[0], b[2])
-            if pieces and whole is not None:
-                whole_conf, *piece_conf = confidence([whole.image] + [p.image for p in pieces])
-                if min(piece_conf) > whole_conf:
-                    results.extend(pieces)
-                    continue
-        if confidence is not None:
-            whole = digit_in(keep, b[0], b[2])
-            if whole is not None:
-                results.extend(reading(keep, b[0], b[2], whole, None)[0])
-            continue
-        for left, right in _split_wide(mask & keep, b, digit_height):
-            whole = digit_in(keep, left, right)
-            if whole is not None:
-                results.append(whole)
+    reader = _Reader(
+        ink, mask, labels, boxes_by_label, tallest, heights[len(heights) // 2], confidence, normalize_strokes
+    )
+    results = [digit for b in boxes for digit in reader.read_blob(b)]
     results.sort(key=lambda p: (p.box[0] + p.box[2]) / 2)
     return results

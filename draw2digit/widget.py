@@ -10,17 +10,15 @@ commands sent before that are lost.
 
 It behaves as the web page does: the same keys (Ctrl+Z, Ctrl+Shift+Z or
 Ctrl+Y, Esc), strokes fitted to the pad when it changes shape, corrections
-behind "Not right?", one digit of a number corrected at a time, and "Show why"
-warmed up in the background.
+behind "Not right?", one digit of a number corrected at a time, and "Show why".
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
 import io
 import os
-import threading
+import uuid
 
 import ipywidgets as widgets
 import numpy as np
@@ -29,9 +27,18 @@ from PIL import Image
 
 from draw2digit.canvas import fit_strokes, percent, render_strokes
 from draw2digit.decode import ImageInput, PreprocessError
-from draw2digit.feedback import DigitPiece, FeedbackStore
+from draw2digit.explain import ExplanationUnavailable, overlay_png
+from draw2digit.feedback import FeedbackStore
 from draw2digit.history import History
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
+from draw2digit.ratelimit import (
+    DATABASE,
+    ENV_FEEDBACK_LIMIT,
+    ENV_RATELIMIT_STORAGE,
+    FEEDBACK_LIMIT,
+    Limiter,
+    storage_for,
+)
 from draw2digit.widget_assets import _CSS, ShortcutKeys
 
 Point = tuple[float, float]
@@ -54,10 +61,15 @@ class DrawingPad(widgets.HBox):
         size: int = 280,
         brush: int = 18,
         feedback: FeedbackStore | None = None,
-        warm_explainer: bool | None = None,
+        feedback_limit: str | None = None,
     ):
         self.predictor = predictor if predictor is not None else Predictor()
         self.feedback = feedback if feedback is not None else FeedbackStore()
+        # One client per pad (a Voila visitor's kernel), limited as the page's address is.
+        self.client = f"pad:{uuid.uuid4()}"
+        limit = feedback_limit or os.environ.get(ENV_FEEDBACK_LIMIT) or FEEDBACK_LIMIT
+        storage = os.environ.get(ENV_RATELIMIT_STORAGE) or DATABASE
+        self._limiter = Limiter(limit, storage_for(storage, self.feedback), "pad-feedback")
         self.size = size
         self.history: History[list[Stroke]] = History([])
         self._current: Stroke | None = None
@@ -105,7 +117,7 @@ class DrawingPad(widgets.HBox):
         self.explain.add_class("d2d-explain")
         self.explain.observe(lambda _: self._show(), names="value")
 
-        # "Show why": the input and what pushed the answer side by side, 240 px each, with a legend.
+        # "Show why": the input and what the answer rests on side by side, 240 px each, with a legend.
         self.why_input = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
         self.why_map = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
         self.why_input.add_class("d2d-why-input")
@@ -114,7 +126,7 @@ class DrawingPad(widgets.HBox):
         self.why_caption = widgets.HTML()
         self.why_caption.add_class("d2d-why-caption")
         legend = widgets.HTML(
-            '<div class="d2d-legend">no push <span class="d2d-legend-bar"></span> strongest push</div>'
+            '<div class="d2d-legend">not needed <span class="d2d-legend-bar"></span> needed most</div>'
         )
         legend.add_class("d2d-why-legend")
         self.why_status = widgets.HTML()
@@ -134,7 +146,7 @@ class DrawingPad(widgets.HBox):
                         widgets.VBox(
                             [
                                 self.why_map,
-                                widgets.HTML('<span class="d2d-caption">What pushed it to its answer</span>'),
+                                widgets.HTML('<span class="d2d-caption">What its answer rests on</span>'),
                             ]
                         ),
                     ]
@@ -211,14 +223,6 @@ class DrawingPad(widgets.HBox):
         super().__init__([widgets.HTML(_CSS), self.left, right, self.why])
         self.add_class("d2d-pad")
         self._show()
-        if warm_explainer is None:  # as the server: DRAW2DIGIT_WARM_EXPLAIN=false saves TensorFlow's memory
-            warm_explainer = os.environ.get("DRAW2DIGIT_WARM_EXPLAIN", "true").lower() not in (
-                "0",
-                "false",
-                "no",
-            )
-        if warm_explainer:
-            threading.Thread(target=self._warm, name="warm-explainer", daemon=True).start()
 
     @property
     def strokes(self) -> list[Stroke]:
@@ -334,7 +338,7 @@ class DrawingPad(widgets.HBox):
                 self._status("error", "Choose one of the digits found first.")
                 return None
             d = self.number.digits[position]
-            piece, predicted = DigitPiece(position, d.box, d.image), d.digit
+            piece, predicted = d, d.digit
         else:
             p = self.prediction
             predicted = p.digit if p is not None and not p.rejected else None
@@ -344,8 +348,12 @@ class DrawingPad(widgets.HBox):
         if label == predicted:
             self._status("ok", "That is what it read: nothing to correct. Thank you for checking.")
             return None
+        wait = self._limiter.hit(self.client)
+        if wait:
+            self._status("error", f"Too many corrections, try again in {max(1, int(wait))} s.")
+            return None
         try:
-            new_id = self.feedback.add(self.image(), label, predicted, piece=piece)
+            new_id = self.feedback.add(self.image(), label, predicted, piece=piece, client=self.client)
         except (PreprocessError, ValueError, OSError) as exc:
             self._status("error", f"Not saved: {exc}")
             return None
@@ -376,10 +384,6 @@ class DrawingPad(widgets.HBox):
             self.prediction, self.error = self.predictor.predict(source), None
         except PreprocessError as exc:
             self.prediction, self.error = None, str(exc)
-
-    def _warm(self) -> None:
-        with contextlib.suppress(Exception):  # no Keras copy or no TensorFlow: "Show why" says so
-            self.predictor.warm_explainer()
 
     # ---------------------------------------------------------------- view
 
@@ -506,25 +510,22 @@ class DrawingPad(widgets.HBox):
             self._show_why(p)
 
     def _show_why(self, p: Prediction) -> None:
-        """The input and its saliency side by side; "Working out why" while the first one loads."""
+        """The input and what the answer rests on, side by side."""
         order = np.argsort(p.probabilities)[::-1]
         best, nxt = int(order[0]), int(order[1])
         self.why.layout.display = ""
         self.why_title.value = f"<h3>Why it reads {best}</h3>"
         self.why_input.value = _png(p.image, scale=8)
-        if not self.predictor.explainer_warm:
-            self.why_status.value = '<span class="d2d-spinner"></span> Working out why…'
         try:
-            from draw2digit.explain import overlay_png
-
             self.why_map.value = overlay_png(p.image, self.predictor.saliency(p), scale=8)
-        except Exception as exc:  # no Keras copy or no TensorFlow here
+        except ExplanationUnavailable as exc:
             self.why_status.value = f'<span class="d2d-error">No explanation: {html.escape(str(exc))}</span>'
             return
         self.why_status.value = ""
         self.why_caption.value = (
-            '<span class="d2d-caption">Yellow pixels pushed the network hardest towards '
-            f"{best}, red ones less, grey ones not at all (integrated gradients). Next most likely: {nxt}, "
+            '<span class="d2d-caption">Yellow pixels hold the answer '
+            f"{best} up most, red ones less, grey ones not at all (each part painted over in turn). "
+            f"Next most likely: {nxt}, "
             f"{percent(p.probabilities[nxt])} %.</span>"
         )
 

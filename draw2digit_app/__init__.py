@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from draw2digit.feedback import FeedbackStore
 from draw2digit.predictor import Predictor
+from draw2digit.ratelimit import DATABASE, FEEDBACK_LIMIT
 
 log = logging.getLogger("draw2digit.app")
 
@@ -36,22 +37,25 @@ def create_app(
         LOG_REQUESTS=False,  # one line per request, with its X-Request-ID
         LOG_FORMAT="text",  # or "json": one JSON object per line, for log collectors
         TRUSTED_PROXIES=0,  # reverse proxies whose X-Forwarded-* headers are honoured (0: none)
-        WARM_EXPLAIN=True,  # trace "Show why" in a background thread at start: its first click is quick
+        # Flask-Limiter notation ("30 per minute;1200 per hour"), or "off"; per client address
+        FEEDBACK_LIMIT=FEEDBACK_LIMIT,  # a person correcting every few seconds never meets it
+        PREDICT_LIMIT="off",  # batch clients and benchmarks are not surprised; e.g. "600 per minute"
+        RATELIMIT_STORAGE=DATABASE,  # the corrections database (shared); or redis://..., memory://
+        CLIENT_KEY=None,  # the key of the clients' hash; default: one the database makes for itself
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DRAW2DIGIT")
     if test_config:
         app.config.update(test_config)
 
-    from draw2digit_app import api, observability, pages, resources
+    from draw2digit_app import api, limiting, observability, pages, resources
 
     resources.init_app(app, predictor, store)
     observability.init_app(app)
-    if app.config["WARM_EXPLAIN"]:
-        resources.warm_explainer_in_background(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    limiting.init_app(app)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

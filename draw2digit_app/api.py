@@ -24,8 +24,9 @@ from draw2digit.decode import (
     UnsupportedImageError,
     decode_image_text,
 )
-from draw2digit.feedback import DigitPiece, StoreUnavailable
-from draw2digit.predictor import Prediction
+from draw2digit.explain import ExplanationUnavailable, overlay_data_url
+from draw2digit.feedback import StoreUnavailable
+from draw2digit.predictor import DigitInNumber, Prediction
 from draw2digit.preprocess import preprocess
 from draw2digit_app.observability import count_predictions, get_metrics, render_metrics
 from draw2digit_app.openapi import spec
@@ -154,8 +155,6 @@ def _as_json(pred: Prediction, req: DrawingRequest) -> dict:
     if req.return_input:
         out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
     if req.explain:
-        from draw2digit.explain import ExplanationUnavailable, overlay_data_url
-
         try:
             saliency = get_predictor().saliency(pred)
         except ExplanationUnavailable as exc:  # the answer still stands; say why there is no map
@@ -211,14 +210,14 @@ def _whole_number(
     return value
 
 
-def _piece(source: bytes, position: int) -> tuple[DigitPiece, int]:
+def _piece(source: bytes, position: int) -> tuple[DigitInNumber, int]:
     """The digit at ``position`` as the number reader cuts this drawing, and what it read there."""
     number = get_predictor().predict_number(source)
     if position >= len(number.digits):
         found = len(number.digits)
         abort(400, f"'position' {position} is past the last digit: the drawing has {found} digit(s)")
     d = number.digits[position]
-    return DigitPiece(position, d.box, d.image), d.digit
+    return d, d.digit
 
 
 @bp.post("/feedback")
@@ -237,15 +236,17 @@ def feedback():
         piece = None
         if position is not None:  # one digit of a number: what the server read there is what is stored
             piece, predicted = _piece(req.sources[0], position)
-        new_id = store.add(req.sources[0], label, predicted, piece=piece)
+        saved = store.save(req.sources[0], label, predicted, piece=piece, client=request.remote_addr)
         stored = store.count()
     except PreprocessError as exc:
         refuse(exc)
     except StoreUnavailable:
         current_app.logger.exception("corrections database unavailable")
         abort(503, "the corrections database is unavailable right now: nothing was stored, try again later")
+    if not saved.new:  # the same drawing and label from this client: kept once
+        return jsonify(id=saved.id, label=label, stored=stored, duplicate=True), 200
     get_metrics().corrections.inc()
-    return jsonify(id=new_id, label=label, stored=stored), 201
+    return jsonify(id=saved.id, label=label, stored=stored), 201
 
 
 @bp.get("/ready")
@@ -272,7 +273,7 @@ def health():
         status="ok",
         version=__version__,
         model=predictor.card.created,
-        explanations="warm" if predictor.explainer_warm else "cold",  # "Show why" answers fast when warm
+        explanations="ready",  # "Show why" runs on the served model: ready as soon as it answers
     )
 
 

@@ -31,6 +31,7 @@ class Metrics:
     predictions: Any  # Counter: outcome = digit | blank | rejected | number
     inference: Any  # Histogram: seconds spent in the model per request
     corrections: Any  # Counter: corrections stored
+    limited: Any  # Counter: requests refused by a rate limit, by route
     model: Any  # Gauge set to 1, labelled with the model's name and version
 
 
@@ -54,6 +55,7 @@ def get_metrics() -> Metrics:
                     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
                 ),
                 Counter("draw2digit_corrections", "Corrections stored"),
+                Counter("draw2digit_rate_limited", "Requests refused by a rate limit (429)", ["route"]),
                 Gauge(
                     "draw2digit_model_info",
                     "The model being served (always 1)",

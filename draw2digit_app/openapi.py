@@ -12,7 +12,24 @@ def _error(description: str) -> dict:
     }
 
 
+def _limited(what: str) -> dict:
+    return {
+        **_error(f"Too many {what} from this client address; try again after Retry-After seconds"),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    }
+
+
 def spec(max_batch: int = 32) -> dict:
+    stored = {
+        "type": "object",
+        "required": ["id", "label", "stored"],
+        "properties": {
+            "id": {"type": "integer"},
+            "label": {"type": "integer", "minimum": 0, "maximum": 9},
+            "stored": {"type": "integer", "minimum": 1},
+            "duplicate": {"type": "boolean"},
+        },
+    }
     image_string = {
         "type": "string",
         "minLength": 1,
@@ -88,6 +105,7 @@ def spec(max_batch: int = 32) -> dict:
                         ),
                         "413": _error("Body too large, or an image with too many pixels"),
                         "415": _error("Unsupported content type or image format"),
+                        "429": _limited("requests"),
                     },
                 }
             },
@@ -114,27 +132,17 @@ def spec(max_batch: int = 32) -> dict:
                         },
                     },
                     "responses": {
-                        "201": {
-                            "description": "Stored",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["id", "label", "stored"],
-                                        "properties": {
-                                            "id": {"type": "integer"},
-                                            "label": {"type": "integer", "minimum": 0, "maximum": 9},
-                                            "stored": {"type": "integer", "minimum": 1},
-                                        },
-                                    }
-                                }
-                            },
+                        "201": {"description": "Stored", "content": {"application/json": {"schema": stored}}},
+                        "200": {
+                            "description": "Stored already: the same drawing and label from this client",
+                            "content": {"application/json": {"schema": stored}},
                         },
                         "400": _error(
                             "Malformed JSON, a missing or wrong-typed field, bad base64, not an image, blank"
                         ),
                         "413": _error("Body too large, or an image with too many pixels"),
                         "415": _error("Unsupported content type or image format"),
+                        "429": _limited("corrections"),
                     },
                 }
             },
@@ -193,7 +201,7 @@ def spec(max_batch: int = 32) -> dict:
                                             "status": {"type": "string", "enum": ["ok"]},
                                             "version": {"type": "string"},
                                             "model": {"type": "string", "nullable": True},
-                                            "explanations": {"type": "string", "enum": ["warm", "cold"]},
+                                            "explanations": {"type": "string", "enum": ["ready"]},
                                         },
                                     }
                                 }
@@ -243,7 +251,7 @@ def spec(max_batch: int = 32) -> dict:
                         "explain": {
                             "type": "boolean",
                             "default": False,
-                            "description": "Also return a saliency map (integrated gradients) of the answer",
+                            "description": "Also return a map of what the answer rests on (occlusion)",
                         },
                     },
                 },

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import Flask, current_app
 
@@ -30,7 +29,8 @@ def init_app(app: Flask, predictor: Predictor | None, store: FeedbackStore | Non
             or app.config.get("FEEDBACK_DB")
             or os.path.join(app.instance_path, "feedback.sqlite3")
         )
-        store = FeedbackStore(target)  # connected (and migrated) on first use, in the worker that uses it
+        # connected (and migrated) on first use, in the worker that uses it
+        store = FeedbackStore(target, client_key=app.config.get("CLIENT_KEY"))
     app.extensions[STORE] = store
 
 
@@ -40,23 +40,3 @@ def get_predictor() -> Predictor:
 
 def get_store() -> FeedbackStore:
     return current_app.extensions[STORE]
-
-
-def warm_explainer_in_background(app: Flask) -> threading.Thread:
-    """Load what "Show why" needs while the server already answers ``/predict``.
-
-    A failure (no Keras copy beside the model, no TensorFlow installed) is
-    logged, not raised: the explanation then answers its own clear error when asked.
-    """
-    predictor = app.extensions[PREDICTOR]
-
-    def warm() -> None:
-        try:
-            seconds = predictor.warm_explainer()
-            log.info("explanations ready after %.1f s", seconds)
-        except Exception as exc:  # a background convenience must never kill the server
-            log.warning("explanations not warmed: %s", exc)
-
-    thread = threading.Thread(target=warm, name="warm-explainer", daemon=True)
-    thread.start()
-    return thread

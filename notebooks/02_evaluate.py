@@ -117,10 +117,10 @@ print(f"(and {result['rejected']} of them the model calls 'not a digit')")
 # %% [markdown]
 # ## Why it thinks so
 #
-# *Integrated gradients* follow the model's answer back to the input: they average the gradient of the
-# winning digit's score along the way from an empty canvas to the drawing, times the drawing. Bright pixels
-# pushed the model towards its answer. Notice how the distinctive parts light up: the bar of a 7, the
-# crossing of a 4, the closed loop of a 9. (The first call loads the Keras copy of the model.)
+# *Occlusion* asks the model itself: each small patch of ink is painted over in turn, all of them in one
+# batch, and the more the answer's odds fall without a patch, the brighter its ink. Bright pixels are what
+# the answer rests on. Notice how the distinctive parts light up: the bar of a 7, the crossing of a 4, the
+# closed loop of a 9.
 
 # %%
 import io

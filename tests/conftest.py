@@ -98,7 +98,7 @@ def app(predictor, store):
     """A fresh app per test (as in flaskr), sharing the session's loaded model."""
     from draw2digit_app import create_app
 
-    return create_app({"TESTING": True, "WARM_EXPLAIN": False}, predictor=predictor, store=store)
+    return create_app({"TESTING": True}, predictor=predictor, store=store)
 
 
 @pytest.fixture
@@ -124,7 +124,12 @@ def live_server(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "DRAW2DIGIT_FEEDBACK_DB": str(feedback_db)},
+        # the page tests correct many drawings in a minute from one address: their own limit, not the default
+        env={
+            **os.environ,
+            "DRAW2DIGIT_FEEDBACK_DB": str(feedback_db),
+            "DRAW2DIGIT_FEEDBACK_LIMIT": "600 per minute",
+        },
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -250,5 +255,6 @@ def store_url(request, tmp_path):
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that start PostgreSQL are marked so that `make test-fast` can leave them out."""
     for item in items:
-        if "postgres_server" in getattr(item, "fixturenames", ()):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgres_server" in getattr(item, "fixturenames", ()) or params.get("store_url") == "postgresql":
             item.add_marker(pytest.mark.postgres)

@@ -185,7 +185,7 @@ def test_openapi_document(client):
     assert set(doc["paths"]) == documented
     from draw2digit_app import create_app
 
-    routes = {r.rule for r in create_app({"TESTING": True, "WARM_EXPLAIN": False}).url_map.iter_rules()}
+    routes = {r.rule for r in create_app({"TESTING": True}).url_map.iter_rules()}
     assert documented == routes - {"/", "/static/<path:filename>"}, "every API route is documented"
     assert {"200", "400", "413", "415"} <= set(doc["paths"]["/predict"]["post"]["responses"])
 
@@ -211,7 +211,7 @@ def test_config_from_environment(monkeypatch, tmp_path):
     from draw2digit_app import create_app
 
     monkeypatch.setenv("DRAW2DIGIT_MAX_BATCH", "2")
-    app = create_app({"TESTING": True, "WARM_EXPLAIN": False})
+    app = create_app({"TESTING": True})
     assert app.config["MAX_BATCH"] == 2
     r = app.test_client().post("/predict", json={"images": [DATA_URL_7] * 3})
     assert r.status_code == 400 and "at most 2" in r.get_json()["error"]

@@ -226,6 +226,7 @@ def test_non_digit_families_share_no_shape_and_every_shape_draws_ink():
         assert (ink > 0).mean() > 0.01, name
 
 
+@pytest.mark.training
 def test_tuning_sets_are_drawn_like_the_evaluation(pen_digits):
     from draw2digit.training import pendigits
     from draw2digit.training.calibrate import non_digit_set, pen_set
@@ -318,6 +319,7 @@ def test_rule_is_chosen_on_the_fit_family_the_model_learned(monkeypatch, learned
     assert calls == [("fit", 7, *expected), ("test", 8, False)]
 
 
+@pytest.mark.training
 def test_extra_shapes_widen_the_fit_family_only():
     from draw2digit.training.synthetic import EXTRA_FIT_SHAPES, non_digit_drawings
 

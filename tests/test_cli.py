@@ -106,3 +106,17 @@ def test_help(command):
 def test_no_command_is_a_usage_error():
     proc = run(env={**os.environ})
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def test_finetune_refuses_settings_it_cannot_use_before_any_work(tmp_path, capsys):
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.training.synthetic import digit_drawing
+
+    db = tmp_path / "fb.sqlite3"
+    FeedbackStore(db).add(digit_drawing(1), 7, predicted=1)
+    out = tmp_path / "ft"
+    assert main(["finetune", "--corrections", str(db), "--out", str(out), "--epochs", "0"]) == 2
+    assert "epochs and repeat must be at least 1" in capsys.readouterr().err
+    assert main(["finetune", "--corrections", str(db), "--out", str(out), "--learning-rate", "-1"]) == 2
+    assert "learning_rate must be over 0" in capsys.readouterr().err
+    assert not out.exists(), "refused before any work"

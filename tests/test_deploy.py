@@ -76,7 +76,7 @@ def test_images_ports_probes_and_settings_match_the_containerfile_and_the_app():
     text = CONTAINERFILE.read_text()
     port = re.search(r"^EXPOSE (\d+)", text, re.M).group(1)
     assert re.search(rf"PORT={port}\b", text), "EXPOSE and PORT agree"
-    app = create_app({"TESTING": True, "WARM_EXPLAIN": False, "FEEDBACK_DB": "/tmp/unused.sqlite3"})
+    app = create_app({"TESTING": True, "FEEDBACK_DB": "/tmp/unused.sqlite3"})
     routes = {r.rule for r in app.url_map.iter_rules()}
     sources = "".join(
         p.read_text() for d in ("draw2digit", "draw2digit_app") for p in (ROOT / d).rglob("*.py")

@@ -159,6 +159,7 @@ def test_finetune_without_corrections_is_a_clear_error(tmp_path, capsys):
     assert "no corrections" in capsys.readouterr().err
 
 
+@pytest.mark.training
 def test_finetune_model_reads_like_the_base_on_mnist(finetuned, mnist_test, predictor):
     tmp, _, _ = finetuned
     x = mnist_test.images[:500] / 255.0
@@ -167,6 +168,7 @@ def test_finetune_model_reads_like_the_base_on_mnist(finetuned, mnist_test, pred
     assert np.abs(new - old).max() > 1e-4, "fine-tuning changed the model"
 
 
+@pytest.mark.training
 @pytest.mark.parametrize("quantize", [True, False])
 def test_finetune_serves_as_its_parent_was(tmp_path, mnist_test, quantize):
     """A fine-tune of an int8 model is int8 on disk (and of a float one, float), like a blend."""

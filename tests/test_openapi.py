@@ -15,7 +15,6 @@ from tests.conftest import MODELS
 app = create_app(
     {
         "TESTING": True,
-        "WARM_EXPLAIN": False,
         "MODEL": str(MODELS),
         "FEEDBACK_DB": str(Path(tempfile.mkdtemp()) / "feedback.sqlite3"),
     }

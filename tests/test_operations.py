@@ -42,9 +42,7 @@ def test_ready_stays_ready_when_the_database_is_down(predictor, tmp_path):
 
     (tmp_path / "not-a-dir").write_text("a file where the database's folder should be")
     store = FeedbackStore(tmp_path / "not-a-dir" / "feedback.sqlite3")
-    client = create_app(
-        {"TESTING": True, "WARM_EXPLAIN": False}, predictor=predictor, store=store
-    ).test_client()
+    client = create_app({"TESTING": True}, predictor=predictor, store=store).test_client()
     ready = client.get("/ready")
     assert ready.status_code == 200 and ready.get_json()["database"].startswith("unavailable")
     assert client.post("/predict", json={"image": IMAGE}).get_json()["digit"] == 5, (
@@ -66,7 +64,7 @@ def test_one_json_log_line_per_request(predictor, store, caplog):
     from draw2digit_app import create_app
 
     app = create_app(
-        {"TESTING": True, "WARM_EXPLAIN": False, "LOG_REQUESTS": True, "LOG_FORMAT": "json"},
+        {"TESTING": True, "LOG_REQUESTS": True, "LOG_FORMAT": "json"},
         predictor=predictor,
         store=store,
     )
@@ -113,7 +111,7 @@ import base64, sys
 from draw2digit.canvas import to_png
 from draw2digit.training.synthetic import digit_drawing
 from draw2digit_app import create_app
-client = create_app({"TESTING": True, "WARM_EXPLAIN": False, "FEEDBACK_DB": sys.argv[2]}).test_client()
+client = create_app({"TESTING": True, "FEEDBACK_DB": sys.argv[2]}).test_client()
 image = base64.b64encode(to_png(digit_drawing(2))).decode()
 for _ in range(int(sys.argv[1])):
     assert client.post("/predict", json={"image": image}).status_code == 200
@@ -131,7 +129,7 @@ def test_metrics_add_up_across_worker_processes(tmp_path):
     assert [w.wait(timeout=120) for w in workers] == [0, 0]
     render = (
         "from draw2digit_app import create_app\n"
-        f"c = create_app({{'TESTING': True, 'WARM_EXPLAIN': False, 'FEEDBACK_DB': {db!r}}}).test_client()\n"
+        f"c = create_app({{'TESTING': True, 'FEEDBACK_DB': {db!r}}}).test_client()\n"
         "print(c.get('/metrics').get_data(as_text=True))"
     )
     out = subprocess.run([sys.executable, "-c", render], cwd=ROOT, env=env, capture_output=True, text=True)

@@ -404,3 +404,25 @@ def test_axe_finds_no_accessibility_violations(open_page, size):
     expect()(page.locator(DIGIT)).to_have_text(re.compile(r"^\d\d$"), timeout=10_000)
     found += axe.run(page).response["violations"]
     assert not found, [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in found]
+
+
+def test_a_limited_correction_says_when_to_try_again(open_page):
+    """The server's 429 (too many corrections from this address) is said, with its wait; nothing is lost."""
+    page = open_page()
+    body = json.dumps({"error": "too many corrections from this address: try again in 42 s"})
+    page.route(
+        "**/feedback",
+        lambda route: route.fulfill(
+            status=429, headers={"Retry-After": "42"}, content_type="application/json", body=body
+        ),
+    )
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 1)
+    page.click("[data-testid=not-right]")
+    page.click("[data-testid=correct-7]")
+    status = page.locator("[data-testid=correct-status]")
+    expect()(status).to_have_text("Too many corrections, try again in 42 s.", timeout=10_000)
+    expect()(page.locator("[data-testid=correct-7]")).to_be_enabled()  # a later try is one click away
+    page.unroute("**/feedback")
+    page.click("[data-testid=correct-7]")
+    expect()(status).to_contain_text("saved as a 7", timeout=10_000)

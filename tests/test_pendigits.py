@@ -168,6 +168,7 @@ def test_numbers_of_pen_digits(pen_digits):
     assert np.array_equal(np.asarray(two), np.asarray(again))
 
 
+@pytest.mark.training
 def test_cut_pieces_are_the_digits_the_reader_cuts_out_of_touching_pairs(pen_digits):
     """Pairs of a 0 and a 1 only: every piece kept is one of them, both occur, and a stricter
     share of the digit's own ink keeps fewer pieces; seeded like every training drawing."""
@@ -205,6 +206,7 @@ def test_cut_pieces_come_from_the_readers_own_cuts(pen_digits):
     assert all(any(np.array_equal(piece, w) for w in weighed) for piece in images)
 
 
+@pytest.mark.training
 def test_pen_accuracy_report_adds_up(predictor, pen_digits):
     from draw2digit.training.evaluate import pen_accuracy
 
@@ -285,6 +287,7 @@ def test_paired_comparison_counts_the_drawings_only_one_model_reads():
         paired_comparison(after, _report(99, []))
 
 
+@pytest.mark.training
 def test_cli_evaluate_pen_against_a_baseline(capsys, mnist_dir, monkeypatch):
     monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
     args = ["evaluate", "--pen", "--writers", "28", "--baseline", str(MODELS / "mnist-only")]
@@ -299,6 +302,7 @@ def test_cli_evaluate_pen_against_a_baseline(capsys, mnist_dir, monkeypatch):
     assert f"{c['gained']} read right only after and {c['lost']} only before" in printed
 
 
+@pytest.mark.training
 def test_cli_evaluate_pen_json(capsys, mnist_dir, monkeypatch):
     monkeypatch.setenv("DRAW2DIGIT_DATA_DIR", str(mnist_dir))
     assert main(["evaluate", "--pen", "--writers", "28", "--json"]) == 0
@@ -344,6 +348,7 @@ def test_seen_in_training_reads_the_model_card():
     assert pendigits.seen_in_training(ModelCard({"data": {}}), pendigits.WRITERS) == [], "MNIST-only saw none"
 
 
+@pytest.mark.training
 def test_cli_evaluate_says_when_the_writers_were_in_training(capsys, tmp_path, mnist_dir, monkeypatch):
     """A model trained on all 30 writers has no held-out figure: evaluate says so instead of boasting."""
     import shutil

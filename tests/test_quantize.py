@@ -11,6 +11,8 @@ from draw2digit.predictor import Predictor
 from draw2digit.training import data
 from tests.conftest import MODELS
 
+pytestmark = pytest.mark.training  # loads and exports Keras models
+
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, mnist_dir):

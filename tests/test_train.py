@@ -22,6 +22,7 @@ def test_split_is_seeded_and_disjoint(mnist_test):
     assert not np.array_equal(a_tr.labels, c_tr.labels)
 
 
+@pytest.mark.training
 def test_augmentation_moves_ink_but_keeps_it_on_the_canvas(mnist_test):
     import tensorflow as tf
 
@@ -35,6 +36,7 @@ def test_augmentation_moves_ink_but_keeps_it_on_the_canvas(mnist_test):
     np.testing.assert_array_equal(y, random_affine(x, TrainConfig(), seed=7).numpy())  # seeded
 
 
+@pytest.mark.training
 def test_extra_shapes_change_the_non_digits_and_the_card_says_so():
     _, plain, card = extra_training_data(TrainConfig(non_digits=36))
     _, wider, wider_card = extra_training_data(TrainConfig(non_digits=36, extra_shapes=True))
@@ -42,6 +44,7 @@ def test_extra_shapes_change_the_non_digits_and_the_card_says_so():
     assert not np.array_equal(plain.images[:30], wider.images[:30])
 
 
+@pytest.mark.training
 def test_mnist_class_weights_weigh_only_mnist_rows_of_those_digits():
     import tensorflow as tf
 
@@ -69,6 +72,7 @@ def test_mnist_class_weights_weigh_only_mnist_rows_of_those_digits():
     np.testing.assert_allclose(w.numpy(), weights)
 
 
+@pytest.mark.training
 def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
     base = TrainConfig(pen_copies=1, pen_writers=(1,))
     pen, _, card = extra_training_data(base)
@@ -80,6 +84,7 @@ def test_pen_perturb_strength_reaches_the_drawings_and_the_card(pen_digits):
     assert not np.array_equal(pen.images, bent.images)
 
 
+@pytest.mark.training
 def test_cut_pieces_join_the_pen_digits_and_the_card_counts_them(pen_digits):
     pen, _, card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,)))
     cut, _, cut_card = extra_training_data(TrainConfig(pen_copies=1, pen_writers=(1,), cut_pieces=20))
@@ -146,6 +151,7 @@ def test_batch_norm_momentum_is_a_valid_average_that_settles_within_the_run(step
         assert 1 / (1 - momentum) <= max(steps / 10, 2) + 1e-9
 
 
+@pytest.mark.training
 def test_a_run_of_a_few_steps_from_scratch_validates_with_finite_loss(mnist_test, tmp_path):
     """Four steps once gave batch norm a negative momentum: a negative moving variance, NaN answers."""
     small = Split(mnist_test.images[:700], mnist_test.labels[:700])
@@ -281,6 +287,7 @@ def test_train_help_lists_at_most_twelve_options(capsys):
     assert 0 < len(options) <= 12, options
 
 
+@pytest.mark.training
 def test_init_from_copies_a_model_of_the_same_width_exactly():
     from draw2digit.training.model import build_model, load_keras
     from draw2digit.training.train import init_weights
@@ -294,6 +301,7 @@ def test_init_from_copies_a_model_of_the_same_width_exactly():
     np.testing.assert_array_equal(model.get_weights()[-2][:, :10], source.get_weights()[-2])
 
 
+@pytest.mark.training
 def test_init_from_a_narrower_model_widens_it_keeping_its_answers(mnist_test):
     """Net2WiderNet: a width-48 model seeded by the width-32 MNIST-only one reads MNIST as it does."""
     from draw2digit.training.model import build_model, load_keras
@@ -318,6 +326,7 @@ def test_init_from_a_narrower_model_widens_it_keeping_its_answers(mnist_test):
         init_weights(build_model(width=16, classes=11), MODELS / "mnist-only")
 
 
+@pytest.mark.training
 def test_train_refuses_to_narrow_the_model_it_starts_from(tmp_path, capsys):
     from draw2digit.cli import main
     from tests.conftest import MODELS

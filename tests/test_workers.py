@@ -49,7 +49,6 @@ def gunicorn_server(tmp_path):
     env = {
         **os.environ,
         "DRAW2DIGIT_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
-        "DRAW2DIGIT_WARM_EXPLAIN": "false",  # no TensorFlow per worker in this test
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log_path.open("w") as log:
@@ -142,7 +141,7 @@ def test_forwarded_headers_only_from_trusted_proxies(predictor, store):
 
     seen = {}
     for hops in (0, 1):
-        app = create_app({"TESTING": True, "WARM_EXPLAIN": False}, predictor=predictor, store=store)
+        app = create_app({"TESTING": True}, predictor=predictor, store=store)
         app.add_url_rule("/whoami", "whoami", lambda: {"remote": __import__("flask").request.remote_addr})
         trust_proxies(app, hops)
         r = app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.9"})

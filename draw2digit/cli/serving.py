@@ -59,9 +59,16 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "prune":
         if args.keep < 0:
             raise CLIError("--keep must be 0 or more")
-        print(f"{store}: deleted {store.prune(args.keep)} old corrections, {store.count()} kept")
+        deleted = store.prune(args.keep)
+        print(f"{store}: deleted {deleted} corrections of the clients with the most, {store.count()} kept")
     else:
         print(f"{store}: schema at revision {db.current_revision(engine)}, {store.count()} corrections")
+    if args.action != "upgrade":
+        clients = store.clients()
+        if clients:
+            print(f"rows per client (keyed hash of the address), top ten of {len(clients)}:")
+            for client, rows in clients[:10]:
+                print(f"  {client:<16} {rows:>7}")
     return 0
 
 

@@ -19,9 +19,10 @@ from draw2digit.cli.common import (
     EXIT_NOT_PUBLISHED,
     MODEL_HELP,
     CLIError,
+    non_negative_int,
     refuse_overwrite,
 )
-from draw2digit.feedback import FeedbackStore
+from draw2digit.feedback import MAX_PER_CLIENT, FeedbackStore
 from draw2digit.predictor import Predictor
 from draw2digit.training import report as figures
 from draw2digit.training.bench import benchmark
@@ -106,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     store = FeedbackStore(args.corrections)
-    corrections = store.load()
+    corrections = store.load(max_per_client=args.max_per_client or None)
     if len(corrections.labels) == 0:
         raise CLIError(f"no corrections in {store}: correct some predictions on the page or pad first")
     out = Path(args.out or time.strftime("runs/finetune-%Y%m%d-%H%M%S"))
@@ -298,6 +299,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learning-rate", type=float, default=f.learning_rate)
     p.add_argument(
         "--mnist-limit", type=int, metavar="N", help="use only N MNIST training images (quick try)"
+    )
+    p.add_argument(
+        "--max-per-client",
+        type=non_negative_int,
+        default=MAX_PER_CLIENT,
+        metavar="N",
+        help="each client's newest N corrections at most (default %(default)s; 0: no cap), so that no "
+        "single client makes most of the fine-tuning set",
     )
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")

@@ -41,6 +41,7 @@ class BenchReport:
     runs: int
     latency: dict[str, np.ndarray] = field(default_factory=dict)  # label -> ms per call
     batch64_images_per_s: float = 0.0
+    first_explanation_ms: float = 0.0  # "Show why" right after the model loaded
 
     def table(self) -> str:
         """The report as ``draw2digit bench`` prints it."""
@@ -48,6 +49,7 @@ class BenchReport:
         for label, ms in self.latency.items():
             lines.append(f"{label:<44} p50 {np.median(ms):7.3f} ms   p99 {np.percentile(ms, 99):7.3f} ms")
         lines.append(f"{'inference, batch 64':<44} {self.batch64_images_per_s:,.0f} images/s")
+        lines.append(f"{'Show why, first after start':<44} {self.first_explanation_ms:7.1f} ms")
         return "\n".join(lines)
 
 
@@ -57,6 +59,9 @@ def benchmark(model=None, runs: int = 2000, compare_keras: bool = False) -> Benc
     predictor = Predictor(model)
     report = BenchReport(str(predictor.model_path), (time.perf_counter() - t0) * 1000, runs)
     pngs = [to_png(digit_drawing(d)) for d in range(10)]
+    t0 = time.perf_counter()
+    predictor.saliency(predictor.predict(pngs[7]))
+    report.first_explanation_ms = (time.perf_counter() - t0) * 1000
     x1 = preprocess(pngs[3]).image
     batch = np.stack([preprocess(p).image for p in pngs] * 7)[:64]
     it = iter(range(10**9))
@@ -71,6 +76,10 @@ def benchmark(model=None, runs: int = 2000, compare_keras: bool = False) -> Benc
     numbers = [to_png(number_drawing(n, overlap)) for n in ("20250", "86431") for overlap in (0.0, 0.35)]
     report.latency["number mode, 5 digits (some touching)"] = timed(
         lambda: predictor.predict_number(numbers[next(it) % len(numbers)]), max(20, runs // 20)
+    )
+    answers = [predictor.predict(p) for p in pngs]
+    report.latency["Show why (occlusion), warm"] = timed(
+        lambda: predictor.saliency(answers[next(it) % 10]), max(20, runs // 20)
     )
     ms64 = timed(lambda: predictor.probabilities(batch), max(20, runs // 20))
     report.batch64_images_per_s = 64 / (float(np.median(ms64)) / 1000)

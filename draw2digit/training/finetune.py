@@ -12,7 +12,7 @@ import numpy as np
 from draw2digit import __version__
 from draw2digit._native import import_tensorflow
 from draw2digit.artifacts import ModelCard, resolve_model_path
-from draw2digit.training.config import TrainConfig
+from draw2digit.training.config import ConfigError, TrainConfig
 from draw2digit.training.data import Split, load_split
 from draw2digit.training.evaluate import correction_scores
 from draw2digit.training.export import save_model
@@ -28,6 +28,16 @@ class FinetuneConfig:
     holdout: float = 0.2  # share of the corrections kept back to measure on
     repeat: int = 20  # each correction counts this many times against 60,000 MNIST images
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.repeat < 1:
+            raise ConfigError("epochs and repeat must be at least 1")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be over 0, not {self.learning_rate}")
+        if self.mnist_limit is not None and self.mnist_limit < 1:
+            raise ConfigError(f"mnist_limit must be at least 1, not {self.mnist_limit}")
+        if not 0.0 <= self.holdout < 1.0:
+            raise ConfigError(f"holdout is a share from 0 to below 1, not {self.holdout}")
 
 
 def finetune(

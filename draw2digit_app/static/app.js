@@ -414,11 +414,11 @@
     const said = r.rejected ? `${best} (but it doubts it is a digit)` : String(best);
     whyDigit.textContent = said;
     saliencyImg.src = r.saliency_png;
-    saliencyCaption.textContent = `What pushed it to ${best}`;
+    saliencyCaption.textContent = `What ${best} rests on`;
     if (r.input) drawImage(whyInput, r.input);
     whyCaption.textContent =
-      `Yellow pixels pushed the network hardest towards ${best}, red ones less, grey ones not at all ` +
-      `(integrated gradients). Next most likely: ${next}, ${percent(r.probabilities[next])} %.`;
+      `Yellow pixels hold the answer ${best} up most, red ones less, grey ones not at all ` +
+      `(each part painted over in turn). Next most likely: ${next}, ${percent(r.probabilities[next])} %.`;
   }
 
   function showNumber(r) {
@@ -576,6 +576,13 @@
           throw new Error("the server could not be reached (network error)");
         }
         const body = await response.json().catch(() => ({}));
+        if (response.status === 429) {
+          // rate-limited: say how long to wait, and keep the buttons for a later try
+          const wait = Number(response.headers.get("Retry-After")) || 60;
+          const limited = new Error(`Too many corrections, try again in ${wait} s.`);
+          limited.limited = true;
+          throw limited;
+        }
         if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
         if (forVersion !== version) return; // the drawing changed meanwhile: the message would mislead
         saved.add(isNumber ? selectedPiece : "digit");
@@ -584,7 +591,9 @@
       } catch (err) {
         correctButtons.forEach((b) => (b.disabled = false));
         correctStatus.classList.add("failed");
-        correctStatus.textContent = `Could not save the correction: ${err.message}. Try again.`;
+        correctStatus.textContent = err.limited
+          ? err.message
+          : `Could not save the correction: ${err.message}. Try again.`;
       } finally {
         saving = false;
       }
