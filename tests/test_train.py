@@ -276,6 +276,10 @@ def test_a_recipe_stage_override_and_bad_recipes(tmp_path):
             load_recipe(bad)
     with pytest.raises(ConfigError, match="--set takes FIELD=VALUE"):
         load_recipe(ROOT / "recipes" / "twin.toml", ["epochs"])
+    with pytest.raises(ConfigError, match="has no stage 'third'"):
+        load_recipe(ROOT / "recipes" / "twin.toml", ["third.epochs=2"])
+    one = load_recipe(ROOT / "recipes" / "twin.toml", ["pieces.epochs=3"])
+    assert [s.config.epochs for s in one] == [10, 3], "a stage's own override leaves the others alone"
 
 
 def test_train_help_lists_at_most_twelve_options(capsys):
@@ -335,3 +339,35 @@ def test_train_refuses_to_narrow_the_model_it_starts_from(tmp_path, capsys):
     args = ["train", "--out", str(tmp_path), "--set", "width=16", "--set", f"init_from='{mnist_only}'"]
     assert main(args) == 2
     assert "width 32" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_recipe_trains_its_stages_in_order_and_a_rerun_skips_them(tmp_path, capsys, pen_digits):
+    """`make train-twin` in miniature: the twin's recipe file, shrunk by --set, both stages, then resumed."""
+    from draw2digit.cli import main
+
+    out = tmp_path / "twin"
+    small = [
+        "limit=600",
+        "epochs=1",
+        "pen_copies=1",
+        "pen_writers=[1]",
+        "non_digits=40",
+        "pieces.cut_pieces=10",
+    ]
+    args = ["train", "--recipe", "recipes/twin.toml", "--out", str(out), "--quiet"]
+    args += [part for setting in small for part in ("--set", setting)]
+    assert main(args) == 0
+    first, last = read_model_card(tmp_path / "twin-base"), read_model_card(out)
+    assert first["recipe"]["stage"] == "base" and last["recipe"]["stage"] == "pieces"
+    assert last["recipe"]["overrides"] == small and last["config"]["init_from"] == str(tmp_path / "twin-base")
+    assert (
+        last["data"]["pen_digits"]["cut_pieces"]["pairs"] == 10
+        and "cut_pieces" not in first["data"]["pen_digits"]
+    )
+    assert last["litert_weights"].startswith("int8") and last["classes"] == 11
+    capsys.readouterr()
+    assert main(args) == 0, "a finished stage is not trained again"
+    assert capsys.readouterr().out.count("already holds it; skipping") == 2
+    assert main([*args, "--set", "epochs=2"]) == 2, "another config is not silently replaced"
+    assert "--force" in capsys.readouterr().err

@@ -49,6 +49,7 @@ def gunicorn_server(tmp_path):
     env = {
         **os.environ,
         "DRAW2DIGIT_FEEDBACK_DB": str(tmp_path / "fb.sqlite3"),
+        "DRAW2DIGIT_FEEDBACK_LIMIT": "6 per minute",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with log_path.open("w") as log:
@@ -147,3 +148,30 @@ def test_forwarded_headers_only_from_trusted_proxies(predictor, store):
         r = app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.9"})
         seen[hops] = r.get_json()["remote"]
     assert seen == {0: "127.0.0.1", 1: "203.0.113.9"}
+
+
+@pytest.mark.slow
+def test_a_clients_rate_limit_holds_whichever_worker_serves_it(gunicorn_server):
+    """Both workers count in one place (the corrections database): the seventh correction is refused."""
+    url, _ = gunicorn_server
+    pictures = [to_png(digit_drawing(d, width=6 + d)) for d in range(10)]
+
+    def correct(i: int) -> int:
+        body = {"image": base64.b64encode(pictures[i % 10]).decode(), "label": (i // 10 + i + 1) % 10}
+        body = json.dumps(body).encode()
+        req = urllib.request.Request(url + "/feedback", body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with __import__("concurrent.futures").futures.ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(correct, range(40)))
+    assert sorted(codes) == [201] * 6 + [429] * 34, codes
+    pids = {
+        line.split()[2]
+        for line in (ARTIFACTS / "server-workers.log").read_text().splitlines()
+        if "POST /feedback" in line
+    }
+    assert len(pids) == 2, "both workers served corrections"

@@ -65,7 +65,10 @@ def _stages(args: argparse.Namespace) -> list[Stage]:
         return stages
     if args.stage:
         raise CLIError("--stage names a stage of a --recipe")
-    config = TrainConfig.from_dict(dict(parse_override(o) for o in args.set))
+    values = dict(parse_override(o) for o in args.set)
+    if any("." in key for key in values):
+        raise CLIError("STAGE.FIELD=VALUE names a stage of a --recipe")
+    config = TrainConfig.from_dict(values)
     out = Path(args.out or time.strftime("runs/train-%Y%m%d-%H%M%S"))
     return [Stage("train", out, config, {"overrides": list(args.set)} if args.set else {})]
 
@@ -224,8 +227,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="change a field for an experiment (repeatable), e.g. epochs=2; the fields: "
-        + ", ".join(TrainConfig.fields()),
+        help="change a field for an experiment (repeatable), e.g. epochs=2 for every stage, "
+        "pieces.epochs=2 for one stage of the recipe; the fields: " + ", ".join(TrainConfig.fields()),
     )
     p.add_argument(
         "--out", help="output folder of the last stage (default: the recipe's, or runs/train-<time>)"

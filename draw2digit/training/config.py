@@ -176,9 +176,13 @@ class TrainConfig:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``FIELD=VALUE`` with VALUE read as TOML (``epochs=2``, ``quantize=true``), else as text."""
+    """``FIELD=VALUE`` with VALUE read as TOML (``epochs=2``, ``quantize=true``), else as text.
+
+    ``STAGE.FIELD=VALUE`` names the field of one stage of a recipe; the name comes back as given.
+    """
     name, sep, raw = text.partition("=")
-    name = name.strip().replace("-", "_")
+    stage, dot, name = name.strip().rpartition(".")
+    name = name.replace("-", "_")
     if not sep or not name:
         raise ConfigError(f"--set takes FIELD=VALUE, like epochs=2, not {text!r}")
     if name not in TrainConfig.fields():
@@ -187,7 +191,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
-    return name, value
+    return f"{stage}{dot}{name}", value
 
 
 @dataclass(frozen=True)
@@ -225,12 +229,16 @@ def load_recipe(
     names = [str(s.get("name", "")) for s in stages]
     if "" in names or len(set(names)) < len(names):
         raise ConfigError(f"{path}: every stage needs a name of its own")
+    for key in changed:
+        if "." in key and key.split(".")[0] not in names:
+            raise ConfigError(f"--set {key}: {path} has no stage {key.split('.')[0]!r} ({', '.join(names)})")
     folders: dict[str, Path] = {}
     result = []
     for i, table in enumerate(stages):
         name = names[i]
         last = i == len(stages) - 1
-        values = {**common, **{k: v for k, v in table.items() if k not in ("name", "out")}, **changed}
+        mine = {k.split(".")[-1]: v for k, v in changed.items() if "." not in k or k.startswith(f"{name}.")}
+        values = {**common, **{k: v for k, v in table.items() if k not in ("name", "out")}, **mine}
         if out:
             folder = Path(out) if last else Path(f"{out}-{name}")
         elif "out" in table:
