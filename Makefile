@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export DRAW2DIGIT_DATA_DIR ?= $(abspath ../shared/data/mnist)
 export DRAW2DIGIT_PENDIGITS_DIR ?= $(abspath ../shared/data/pendigits)
-.PHONY: run test test-fast figures screenshots chromium postgresql container-tools lint format bench bench-api bench-page bench-scale bench-why bench-voila evaluate train train-twin voila lab notebooks clean
+.PHONY: run test test-fast figures screenshots chromium postgresql container-tools lint format bench bench-api bench-page bench-scale bench-why benchmarks bench-voila evaluate train train-twin voila lab notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,13 @@ bench-api: $(VENV)/.installed-test  ## /predict on loopback against a tutorial-s
 
 bench-page: $(VENV)/.installed-test chromium  ## what a person waits for on the page: answer after the pen lifts, first "Show why"
 	$(BIN)/python -m benchmarks.page_timings
+
+benchmarks: $(VENV)/.installed-test  ## run the benchmarks and keep what they print in docs/benchmarks/
+	mkdir -p docs/benchmarks
+	$(BIN)/draw2digit bench --compare-keras | tee docs/benchmarks/bench.txt
+	$(BIN)/python -m benchmarks.bench_api | tee docs/benchmarks/bench-api.txt
+	$(BIN)/python -m benchmarks.bench_scale | tee docs/benchmarks/bench-scale.txt
+	$(BIN)/python -m benchmarks.saliency_agreement | tee docs/benchmarks/bench-why.txt
 
 bench-why: $(VENV)/.installed-train  ## "Show why" (occlusion, served) against integrated gradients (TensorFlow)
 	$(BIN)/python -m benchmarks.saliency_agreement

@@ -33,7 +33,7 @@ def create_app(
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,  # bodies above this get 413
         MAX_BATCH=32,  # images per batch request
         DATABASE_URL=None,  # corrections database, e.g. postgresql+psycopg://... (DRAW2DIGIT_DATABASE_URL)
-        FEEDBACK_DB=None,  # or an SQLite file; neither = instance/feedback.sqlite3
+        FEEDBACK_DB=None,  # or an SQLite file; neither = the per-user default that `draw2digit db` reads
         LOG_REQUESTS=False,  # one line per request, with its X-Request-ID
         LOG_FORMAT="text",  # or "json": one JSON object per line, for log collectors
         TRUSTED_PROXIES=0,  # reverse proxies whose X-Forwarded-* headers are honoured (0: none)

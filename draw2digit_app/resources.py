@@ -20,15 +20,11 @@ def init_app(app: Flask, predictor: Predictor | None, store: FeedbackStore | Non
     A ready ``predictor`` or ``store`` is used as given: tests build a fresh app
     (and database) per test without loading the model again.
     """
-    import os
-
     app.extensions[PREDICTOR] = predictor or Predictor(app.config["MODEL"])
     if store is None:
-        target = (
-            app.config.get("DATABASE_URL")
-            or app.config.get("FEEDBACK_DB")
-            or os.path.join(app.instance_path, "feedback.sqlite3")
-        )
+        # The one default store the pad, `draw2digit db` and `draw2digit finetune` use too (no setting:
+        # the per-user data folder), so that the page's corrections reach fine-tuning.
+        target = app.config.get("DATABASE_URL") or app.config.get("FEEDBACK_DB") or None
         # connected (and migrated) on first use, in the worker that uses it
         store = FeedbackStore(target, client_key=app.config.get("CLIENT_KEY"))
     app.extensions[STORE] = store

@@ -51,8 +51,9 @@ def pen_digits():
 
 @pytest.fixture(autouse=True)
 def _isolated_data_env(monkeypatch, tmp_path_factory, request):
-    """Tests never download and never touch the user's cache."""
+    """Tests never download and never touch the user's cache or corrections."""
     monkeypatch.setenv(data.ENV_CACHE_DIR, str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
     monkeypatch.setenv(data.ENV_MIRRORS, "http://127.0.0.1:9/")  # discard port: refuses at once
 
 

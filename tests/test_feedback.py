@@ -197,3 +197,24 @@ def test_finetune_serves_as_its_parent_was(tmp_path, mnist_test, quantize):
     tensors = Interpreter(model_path=str(tmp_path / "ft" / "model.tflite")).get_tensor_details()
     assert any(t["dtype"] == np.int8 for t in tensors) is quantize, "int8 weights on disk as the parent's"
     assert Predictor(tmp_path / "ft").outputs(mnist_test.images[:2] / 255.0).probabilities.shape == (2, 10)
+
+
+def test_the_page_the_pad_and_finetune_share_one_store_by_default(predictor, tmp_path, monkeypatch, capsys):
+    """No setting at all: a correction made on the page and one made on the pad both reach fine-tuning."""
+    from draw2digit.widget import DrawingPad
+    from draw2digit_app import create_app
+
+    for name in ("DRAW2DIGIT_FEEDBACK_DB", "DRAW2DIGIT_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the per-user data folder, here
+    monkeypatch.chdir(tmp_path)  # a checkout's instance folder would be elsewhere again
+    client = create_app({"TESTING": True}, predictor=predictor).test_client()
+    image = base64.b64encode(to_png(digit_drawing(1))).decode()
+    assert client.post("/feedback", json={"image": image, "label": 7}).status_code == 201
+    pad = DrawingPad(predictor)
+    pad.draw([[(140, 30), (140, 250)]])
+    assert pad.correct(4) is not None
+    assert main(["finetune", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 corrections would be used" in out and str(tmp_path / "data") in out
+    assert main(["db", "status"]) == 0 and "2 corrections" in capsys.readouterr().out

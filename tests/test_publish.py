@@ -47,3 +47,39 @@ def test_publish_first_then_only_when_not_worse(tmp_path, mnist_dir, monkeypatch
     )
     assert code == 0 and current.resolve() != first and (current / "model.tflite").is_file()
     assert first.is_dir(), "the old version stays for a rollback"
+
+
+def test_the_gate_checks_every_real_drawing_figure():
+    base = {"mnist_test_accuracy": 0.995}
+    good = {
+        "pen_accuracy": 0.987,
+        "false_rejection": 0.007,
+        "non_digit_rejection": 0.843,
+        "numbers_accuracy": 0.966,
+    }
+    ok, why = not_worse({"before": {**base, **good}, "after": {**base, **good}})
+    assert ok and "held-out pen digits 98.70 % -> 98.70 %" in why and "numbers read" in why
+    for key, value, said in (
+        ("pen_accuracy", 0.980, "held-out pen digits 98.00 % is below"),
+        ("non_digit_rejection", 0.80, "non-digits rejected 80.00 % is below"),
+        ("numbers_accuracy", 0.94, "numbers read 94.00 % is below"),
+        ("false_rejection", 0.015, "1.50 % of real digits not a digit (at most 1.00 %)"),
+    ):
+        ok, why = not_worse({"before": {**base, **good}, "after": {**base, **good, key: value}})
+        assert not ok and said in why, key
+    within = {**good, "pen_accuracy": good["pen_accuracy"] - 0.001}
+    assert not_worse({"before": {**base, **good}, "after": {**base, **within}})[0], "a few drawings is chance"
+
+
+def test_real_drawing_scores_measure_what_the_gate_compares(predictor, pen_digits):
+    from draw2digit.training import pendigits
+    from draw2digit.training.calibrate import non_digit_set
+    from draw2digit.training.evaluate import pen_drawings
+    from draw2digit.training.publish import RealDrawings
+
+    some = pendigits.by_writers(pen_digits, (5,))[:60]
+    real = RealDrawings(some, pen_drawings(some, seed=0), non_digit_set(30, seed=1, family="test")[0], 3)
+    scores = real.scores(predictor)
+    assert set(scores) == {"pen_accuracy", "false_rejection", "non_digit_rejection", "numbers_accuracy"}
+    assert scores["pen_accuracy"] > 0.9 and scores["non_digit_rejection"] > 0.5
+    assert 0 <= scores["false_rejection"] < 0.1 and 0 <= scores["numbers_accuracy"] <= 1

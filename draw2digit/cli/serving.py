@@ -19,6 +19,7 @@ from draw2digit.feedback import MAX_ROWS, FeedbackStore
 from draw2digit.predictor import Predictor
 from draw2digit.processes import run_until_stopped
 from draw2digit_app import create_app
+from draw2digit_app.resources import STORE
 from draw2digit_app.server import serve_gunicorn, serve_waitress, trust_proxies
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
@@ -93,7 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             threads = args.workers * args.threads
             print(f"note: gunicorn is not installed; one process with {threads} threads instead", flush=True)
         else:
-            print(f"Draw2Digit: {args.workers} processes x {args.threads} threads on {url}", flush=True)
+            print(f"Draw2Digit: {args.workers} processes x {args.threads} threads on {url}")
+            print(f"Corrections are stored in {FeedbackStore()}\n", flush=True)
             serve_gunicorn(config, args.host, args.port, args.workers, args.threads)
             return 0
     started = time.perf_counter()
@@ -103,7 +105,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app.run(host=args.host, port=args.port, debug=True, use_reloader=False)
         return 0
     trust_proxies(app, int(app.config["TRUSTED_PROXIES"]))
-    print(f"Draw2Digit ready in {time.perf_counter() - started:.1f} s on {url} (Ctrl+C to stop)", flush=True)
+    print(f"Draw2Digit ready in {time.perf_counter() - started:.1f} s on {url} (Ctrl+C to stop)")
+    print(f"Corrections are stored in {app.extensions[STORE]}\n", flush=True)
     try:
         serve_waitress(app, args.host, args.port, threads)
     except OSError as exc:

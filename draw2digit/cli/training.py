@@ -113,6 +113,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     corrections = store.load(max_per_client=args.max_per_client or None)
     if len(corrections.labels) == 0:
         raise CLIError(f"no corrections in {store}: correct some predictions on the page or pad first")
+    if args.dry_run:
+        cap = f"at most {args.max_per_client} a client" if args.max_per_client else "no cap a client"
+        print(f"{store}: {len(corrections.labels)} corrections would be used ({cap})")
+        return 0
     out = Path(args.out or time.strftime("runs/finetune-%Y%m%d-%H%M%S"))
     refuse_overwrite(out, args.force)
     print(f"Fine-tuning {args.model or 'the shipped model'} on MNIST + {len(corrections.labels)} corrections")
@@ -311,6 +315,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="each client's newest N corrections at most (default %(default)s; 0: no cap), so that no "
         "single client makes most of the fine-tuning set",
     )
+    p.add_argument("--dry-run", action="store_true", help="say which corrections it would use, and stop")
     p.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     p.add_argument("--quiet", action="store_true", help="one line per epoch")
     p.set_defaults(func=cmd_finetune)

@@ -461,11 +461,20 @@ def paired_comparison(after: PenReport, before: PenReport) -> dict:
 NOT_WORSE_TOLERANCE = 0.0005
 
 
+#: how much worse than the model in service a candidate may be on real drawings and still count as not
+#: worse (a few drawings: less is chance on ten writers), and the false rejection it may never pass
+REAL_DRAWING_SLACK = {"pen_accuracy": 0.002, "non_digit_rejection": 0.01, "numbers_accuracy": 0.01}
+MAX_FALSE_REJECTION = 0.01
+
+
 def not_worse(comparison: dict, tolerance: float = NOT_WORSE_TOLERANCE) -> tuple[bool, str]:
     """Whether a candidate (``after``) may replace the model in service (``before``), and why.
 
-    Not worse on the MNIST test set (within ``tolerance``, a handful of images)
-    and, when its fine-tune held corrections back, not worse on those either.
+    Not worse on the MNIST test set (within ``tolerance``, a handful of images); when its
+    fine-tune held corrections back, not worse on those; and, where the comparison has
+    them, not worse on held-out writers' pen digits (rule on), non-digits of the test
+    family and numbers (within :data:`REAL_DRAWING_SLACK`), rejecting at most 1 % of real
+    digits (or no more than the model in service).
     """
     before, after = comparison["before"], comparison["after"]
     was, now = 100 * before["mnist_test_accuracy"], 100 * after["mnist_test_accuracy"]
@@ -477,4 +486,20 @@ def not_worse(comparison: dict, tolerance: float = NOT_WORSE_TOLERANCE) -> tuple
         if after[key] < before.get(key, 0.0):
             return False, f"held-back corrections {100 * after[key]:.0f} % < {100 * before[key]:.0f} %"
         why += f", held-back corrections {100 * before[key]:.0f} % -> {100 * after[key]:.0f} %"
+    names = {
+        "pen_accuracy": "held-out pen digits",
+        "non_digit_rejection": "non-digits rejected",
+        "numbers_accuracy": "numbers read",
+    }
+    for key, name in names.items():
+        if key in after and key in before:
+            if before[key] - after[key] > REAL_DRAWING_SLACK[key]:
+                now, was = 100 * after[key], 100 * before[key]
+                return False, f"{name} {now:.2f} % is below the model in service's {was:.2f} %"
+            why += f", {name} {100 * before[key]:.2f} % -> {100 * after[key]:.2f} %"
+    if "false_rejection" in after:
+        bound = max(MAX_FALSE_REJECTION, before.get("false_rejection", 0.0))
+        if after["false_rejection"] > bound:
+            turned = 100 * after["false_rejection"]
+            return False, f"it calls {turned:.2f} % of real digits not a digit (at most {100 * bound:.2f} %)"
     return True, why
