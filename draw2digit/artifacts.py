@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,8 +164,6 @@ def publish(candidate: str | os.PathLike, root: str | os.PathLike) -> Path:
     rolling restart moves them to the new model; the old versions stay for a
     rollback (point ``current`` back). Returns the published folder.
     """
-    import shutil
-
     candidate, root = Path(candidate), Path(root)
     card = read_model_card(candidate)
     version = str(card.get("version") or "unversioned").replace("/", "_")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
 from draw2digit._native import quiet_native_stderr
 from draw2digit.artifacts import ModelCard, resolve_model_path
@@ -96,8 +97,6 @@ class _LiteRTRunner:
     """One interpreter per thread: LiteRT interpreters are not thread-safe."""
 
     def __init__(self, path: Path):
-        from ai_edge_litert.interpreter import Interpreter
-
         self._path = path
         self._model = path.read_bytes()
         self._interpreter_cls = Interpreter

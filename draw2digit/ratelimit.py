@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from limits import parse_many
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.dialects import postgresql, sqlite
 
 from draw2digit import db
 
@@ -47,11 +48,7 @@ class DatabaseStorage(Storage):
         return (sa.exc.SQLAlchemyError, OSError)
 
     def _insert(self, engine: sa.Engine):
-        if engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert
+        return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         engine = self.store.engine()

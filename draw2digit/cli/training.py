@@ -40,7 +40,9 @@ from draw2digit.training.config import (
     parse_override,
     writers_from,
 )
+from draw2digit.training.data import load_split
 from draw2digit.training.evaluate import NOT_WORSE_TOLERANCE
+from draw2digit.training.export import quantize_folder
 from draw2digit.training.finetune import FinetuneConfig, finetune
 from draw2digit.training.measure import (
     EvaluateOptions,
@@ -50,6 +52,7 @@ from draw2digit.training.measure import (
     run_evaluation,
 )
 from draw2digit.training.publish import publish_if_not_worse
+from draw2digit.training.train import train
 
 
 def _stages(args: argparse.Namespace) -> list[Stage]:
@@ -80,8 +83,6 @@ def _done_already(stage: Stage) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from draw2digit.training.train import train  # TensorFlow comes with it
-
     stages = _stages(args)  # every stage checked before the first one trains
     for stage in stages:
         if stage.config.init_from and not any(s.out == Path(stage.config.init_from) for s in stages):
@@ -142,9 +143,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if out.resolve() == source.resolve():
         raise CLIError("--out must be another folder: the float model stays as it is")
     refuse_overwrite(out, args.force)
-    from draw2digit.training.data import load_split
-    from draw2digit.training.export import quantize_folder  # TensorFlow comes with it
-
     card = quantize_folder(source, out, test=load_split("test"))  # the card's MNIST figure: int8's own
     size = (out / TFLITE_FILE).stat().st_size
     floating = card.get("keras_test_accuracy")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from draw2digit.artifacts import ModelCard
 from draw2digit.canvas import render_strokes
@@ -379,7 +380,6 @@ def render_cut_pieces(
     reader's right cut wins over a wrong one. Other pieces are left out.
     Returns (images uint8 (n, 28, 28), labels uint8), prepared as the reader does.
     """
-    from scipy import ndimage
 
     rng = np.random.default_rng(seed)
     images, labels = [], []
