@@ -187,8 +187,8 @@ class FeedbackStore:
         same = sa.select(t.c.id).where(
             t.c.drawing == row["drawing"],
             t.c.label == label,
-            t.c.position.is_(None) if row["position"] is None else t.c.position == row["position"],
-            t.c.client.is_(None) if row["client"] is None else t.c.client == row["client"],
+            t.c.position.is_not_distinct_from(row["position"]),  # NULL matches NULL
+            t.c.client.is_not_distinct_from(row["client"]),
         )
         with self._begin() as conn:
             existing = conn.execute(same.limit(1)).scalar()
@@ -231,13 +231,11 @@ class FeedbackStore:
             for client, n in counts.items():
                 if n <= cap:
                     continue
-                mine = t.c.client.is_(None) if client == UNKNOWN_CLIENT else t.c.client == client
-                newest = sa.select(t.c.id).where(mine).order_by(t.c.id.desc()).limit(cap)
-                kept = {int(i) for i in conn.execute(newest).scalars()}
-                every = conn.execute(sa.select(t.c.id).where(mine)).scalars()
-                ids = [int(i) for i in every if i not in kept]
-                for start in range(0, len(ids), 500):
-                    deleted += conn.execute(sa.delete(t).where(t.c.id.in_(ids[start : start + 500]))).rowcount
+                mine = t.c.client.is_not_distinct_from(None if client == UNKNOWN_CLIENT else client)
+                # the oldest id this client keeps; everything of theirs before it goes
+                oldest_kept = sa.select(t.c.id).where(mine).order_by(t.c.id.desc()).offset(cap - 1).limit(1)
+                older = t.c.id < oldest_kept.scalar_subquery() if cap else sa.true()
+                deleted += conn.execute(sa.delete(t).where(mine, older)).rowcount
         return deleted
 
     def check(self) -> str:
