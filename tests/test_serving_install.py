@@ -24,7 +24,7 @@ sys.meta_path.insert(0, Refuse())
 """
 
 SERVE_AND_PREDICT = """
-import base64, json, sys, time
+import base64, json, sys
 from draw2digit.canvas import to_png
 from draw2digit.training.synthetic import digit_drawing
 from draw2digit_app import create_app
@@ -35,25 +35,29 @@ image = base64.b64encode(to_png(digit_drawing(3))).decode()
 plain = client.post("/predict", json={"image": image}).get_json()
 why = client.post("/predict", json={"image": image, "explain": True})
 stored = client.post("/feedback", json={"image": image, "label": 8}).status_code  # migrations ship too
-started = time.perf_counter()
 warm = client.post("/predict", json={"image": image, "explain": True}).get_json()
-warm_ms = 1000 * (time.perf_counter() - started)
 print(json.dumps({"plain": plain, "why_status": why.status_code, "why": why.get_json(), "stored": stored,
-                  "warm_map": warm["saliency"] == why.get_json()["saliency"], "warm_ms": warm_ms,
+                  "warm_map": warm["saliency"] == why.get_json()["saliency"],
                   "tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules}))
 """
 
 
-def test_the_app_serves_where_tensorflow_cannot_be_imported(tmp_path):
+def serve_and_predict(python, code: str, db, cwd=ROOT, env=None, timeout: int = 120) -> dict:
+    """Run SERVE_AND_PREDICT (after ``code``'s set-up) in a fresh process; what it printed."""
     proc = subprocess.run(
-        [sys.executable, "-c", NO_TENSORFLOW + SERVE_AND_PREDICT, str(tmp_path / "fb.sqlite3")],
+        [str(python), "-c", code + SERVE_AND_PREDICT, str(db)],
         capture_output=True,
         text=True,
-        timeout=120,
-        cwd=ROOT,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_app_serves_where_tensorflow_cannot_be_imported(tmp_path):
+    out = serve_and_predict(sys.executable, NO_TENSORFLOW, tmp_path / "fb.sqlite3")
     assert out["plain"]["digit"] == 3
     assert out["why_status"] == 200 and out["why"]["digit"] == 3
     assert out["why"]["saliency_png"].startswith("data:image/png") and "explain_error" not in out["why"]
@@ -65,15 +69,7 @@ def test_the_app_serves_where_tensorflow_cannot_be_imported(tmp_path):
 
 def test_a_serving_process_never_imports_tensorflow_even_where_it_is_installed(tmp_path):
     """This environment has TensorFlow; serving, "Show why" and a correction still leave it alone."""
-    proc = subprocess.run(
-        [sys.executable, "-c", SERVE_AND_PREDICT, str(tmp_path / "fb.sqlite3")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = serve_and_predict(sys.executable, "", tmp_path / "fb.sqlite3")
     assert out["why"]["saliency_png"] and out["stored"] == 201
     assert not out["tensorflow"] and not out["keras"]
 
@@ -151,16 +147,7 @@ def test_a_built_wheel_serves_the_shipped_model(tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRAW2DIGIT_")}
     env["DRAW2DIGIT_FEEDBACK_DB"] = str(tmp_path / "fb.sqlite3")
-    proc = subprocess.run(
-        [str(py), "-c", SERVE_AND_PREDICT, str(tmp_path / "fb.sqlite3")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=elsewhere,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = serve_and_predict(py, "", tmp_path / "fb.sqlite3", cwd=elsewhere, env=env, timeout=300)
     assert out["plain"]["digit"] == 3 and out["why"]["saliency_png"].startswith("data:image/png")
     assert out["stored"] == 201, "the corrections store (and its migrations) work from the wheel"
     instance = subprocess.run(
