@@ -22,10 +22,6 @@ PATCH, STRIDE = 4, 2
 INK = 0.05  # input values above this are ink
 
 
-class ExplanationUnavailable(RuntimeError):
-    """The model cannot explain this drawing (kept for callers: every LiteRT model can)."""
-
-
 class Explainer:
     """Occlusion maps from a runner of the served model: (n, 28, 28, 1) in, (probabilities, features) out."""
 

@@ -27,7 +27,7 @@ from PIL import Image
 
 from draw2digit.canvas import fit_strokes, percent, render_strokes
 from draw2digit.decode import ImageInput, PreprocessError
-from draw2digit.explain import ExplanationUnavailable, overlay_png
+from draw2digit.explain import overlay_png
 from draw2digit.feedback import FeedbackStore
 from draw2digit.history import History
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
@@ -516,11 +516,7 @@ class DrawingPad(widgets.HBox):
         self.why.layout.display = ""
         self.why_title.value = f"<h3>Why it reads {best}</h3>"
         self.why_input.value = _png(p.image, scale=8)
-        try:
-            self.why_map.value = overlay_png(p.image, self.predictor.saliency(p), scale=8)
-        except ExplanationUnavailable as exc:
-            self.why_status.value = f'<span class="d2d-error">No explanation: {html.escape(str(exc))}</span>'
-            return
+        self.why_map.value = overlay_png(p.image, self.predictor.saliency(p), scale=8)
         self.why_status.value = ""
         self.why_caption.value = (
             '<span class="d2d-caption">Yellow pixels hold the answer '

@@ -24,7 +24,7 @@ from draw2digit.decode import (
     UnsupportedImageError,
     decode_image_text,
 )
-from draw2digit.explain import ExplanationUnavailable, overlay_data_url
+from draw2digit.explain import overlay_data_url
 from draw2digit.feedback import StoreUnavailable
 from draw2digit.predictor import DigitInNumber, Prediction
 from draw2digit.preprocess import preprocess
@@ -155,12 +155,7 @@ def _as_json(pred: Prediction, req: DrawingRequest) -> dict:
     if req.return_input:
         out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
     if req.explain:
-        try:
-            saliency = get_predictor().saliency(pred)
-        except ExplanationUnavailable as exc:  # the answer still stands; say why there is no map
-            out["saliency"] = out["saliency_png"] = None
-            out["explain_error"] = str(exc)
-            return out
+        saliency = get_predictor().saliency(pred)
         out["saliency"] = [[round(float(v), 3) for v in row] for row in saliency]
         out["saliency_png"] = overlay_data_url(pred.image, saliency)
     return out

@@ -295,10 +295,6 @@ def spec(max_batch: int = 32) -> dict:
                             "nullable": True,
                             "description": "PNG data URL: the input with the map",
                         },
-                        "explain_error": {
-                            "type": "string",
-                            "description": "why there is no map (e.g. a server installed without TensorFlow)",
-                        },
                     },
                 },
                 "NumberPrediction": {

@@ -400,12 +400,6 @@
   }
 
   function showWhy(r, best, next) {
-    if (r.explain_error && explain.checked) {
-      whyCard.hidden = false;
-      whyDigit.textContent = String(best);
-      whyCaption.textContent = `No explanation from this server: ${r.explain_error}.`;
-      return;
-    }
     if (!r.saliency_png || !explain.checked) {
       whyCard.hidden = true;
       return;
