@@ -104,8 +104,8 @@ bench-scale: $(VENV)/.installed-test  ## locust on loopback: one process against
 bench-voila: $(VENV)/.installed-test chromium  ## Voila: memory per visitor, time to the first prediction, preheated kernels
 	$(BIN)/python -m benchmarks.voila_users
 
-evaluate: $(VENV)/.installed-train  ## held-out writers' pen digits and numbers (twin), then the shipped model: MNIST, figures
-	$(BIN)/draw2digit evaluate --model models/heldout-twin --pen --numbers 300 --save models/heldout-twin/evaluation.json
+evaluate: $(VENV)/.installed-train  ## held-out writers' pen digits, numbers and learning online (twin), then the shipped model: MNIST, figures
+	$(BIN)/draw2digit evaluate --model models/heldout-twin --pen --numbers 300 --personal --save models/heldout-twin/evaluation.json
 	$(BIN)/draw2digit evaluate --figures models/figures --redrawn 3000 --ablation
 
 # A stopped run resumes from its last finished epoch; a finished stage is skipped.

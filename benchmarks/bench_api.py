@@ -5,7 +5,10 @@
 Both servers get the same real drawings (the digit templates at several pen
 widths and MNIST test digits re-drawn on a 280x280 canvas), first one request at
 a time (p50/p99 latency), then from 8 concurrent clients (throughput). Prints
-both, the ratios, and how many drawings each server read correctly.
+both, the ratios, and how many drawings each server read correctly. Draw2Digit
+is measured once more with a user whose memory is full (every drawing sent as
+finished, so each request also writes what it answered): the cost of learning
+each person's handwriting.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +100,15 @@ def concurrent(port: int, items, seconds: float, workers: int = 8) -> float:
     return sum(done) / (time.monotonic() - started)
 
 
-def start(cmd: list[str], port: int, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT)
+def with_user(items, user: str) -> list[tuple[bytes, int]]:
+    """The same requests from one user, each drawing finished (remembered unless corrected)."""
+    return [(json.dumps({**json.loads(body), "user": user, "final": True}).encode(), d) for body, d in items]
+
+
+def start(cmd: list[str], port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -140,14 +152,21 @@ def main() -> int:
             str(Path(args.model) / "model.keras"),
         ],
     }
-    results = {}
+    results, personal = {}, None
+    database = Path(tempfile.mkdtemp()) / "bench.sqlite3"  # not the user's own corrections
     for name, command in servers.items():
         port = free_port()
         log = logs / f"bench-{name.split()[0]}.log"
-        proc = start(command(port), port, log)
+        proc = start(command(port), port, log, {"DRAW2DIGIT_FEEDBACK_DB": str(database)})
         try:
             ms, accuracy = sequential(port, items, args.runs)
             throughput = concurrent(port, items, args.seconds)
+            if personal is None:  # ours: once more, as one user whose memory fills up first
+                mine = with_user(items, str(uuid.uuid4()))
+                for body, _ in mine:
+                    Client(port).predict(body)
+                user_ms, user_accuracy = sequential(port, mine, args.runs)
+                personal = (np.median(user_ms), np.percentile(user_ms, 99), user_accuracy)
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -164,6 +183,13 @@ def main() -> int:
     print(
         f"ratio (draw2digit better by): p50 {ref[0] / ours[0]:.1f}x, p99 {ref[1] / ours[1]:.1f}x, "
         f"throughput {ours[2] / ref[2]:.1f}x"
+    )
+    p50, p99, accuracy = personal
+    print(
+        f"{'draw2digit with a user (memory full)':<38}{p50:>9.2f}{p99:>9.2f}{'':>10}{100 * accuracy:>8.1f}%"
+    )
+    print(
+        f"learning each person's handwriting: {p50 - ours[0]:+.2f} ms at p50, {p99 - ours[1]:+.2f} ms at p99"
     )
     return 0
 

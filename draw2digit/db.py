@@ -36,8 +36,26 @@ corrections = sa.Table(
     sa.Column("position", sa.Integer),  # which digit of a number, from the left; NULL for one digit
     sa.Column("box", sa.String(64)),  # "left,top,right,bottom" of that digit
     sa.Column("client", sa.String(16)),  # keyed hash of the sender's address; NULL: before it was kept
+    sa.Column("user_id", sa.String(36)),  # the sender's opaque user id, so that forgetting them removes it
     sa.Index("ix_corrections_drawing", "drawing"),  # the rows of one number drawing
     sa.Index("ix_corrections_client", "client"),
+    sa.Index("ix_corrections_user_id", "user_id"),
+)
+#: what each person taught: the model's features of a drawing they finished, with its final label
+memories = sa.Table(
+    "memories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(36), nullable=False),
+    sa.Column("drawing", sa.String(16), nullable=False),  # SHA-256 (16 hex) of the 28x28 model input
+    sa.Column("model", sa.String(64), nullable=False),  # whose features: another model's mean nothing
+    # 0-9, or 10: not a digit
+    sa.Column("label", sa.Integer, sa.CheckConstraint("label BETWEEN 0 AND 10"), nullable=False),
+    sa.Column("corrected", sa.Boolean, nullable=False),  # False: the answer they accepted
+    sa.Column("features", sa.LargeBinary, nullable=False),  # float32, unit length
+    sa.Column("created", sa.Float, nullable=False),  # seconds since the epoch; newest kept under the cap
+    sa.UniqueConstraint("user_id", "model", "drawing", name="uq_memories_user_model_drawing"),
+    sa.Index("ix_memories_user_created", "user_id", "created"),
 )
 settings = sa.Table(
     "settings",
@@ -71,6 +89,7 @@ def make_engine(url: str) -> sa.Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode = WAL")  # readers never wait for the writer
             cur.execute("PRAGMA busy_timeout = 30000")
+            cur.execute("PRAGMA synchronous = NORMAL")  # with WAL: no fsync per commit, never corrupt
             cur.close()
 
         return engine

@@ -106,7 +106,8 @@ class FeedbackStore:
             return self._engine
 
     @contextmanager
-    def _begin(self):
+    def transaction(self):
+        """One short transaction; a database that cannot be reached raises StoreUnavailable."""
         try:
             with self.engine().begin() as conn:
                 yield conn
@@ -123,16 +124,17 @@ class FeedbackStore:
         *,
         piece: DigitInNumber | None = None,
         client: str | None = None,
+        user: str | None = None,
     ) -> int:
         """Store one correction; returns its id (see :meth:`save`)."""
-        return self.save(source, label, predicted, piece=piece, client=client).id
+        return self.save(source, label, predicted, piece=piece, client=client, user=user).id
 
     def client_of(self, address: str | None) -> str | None:
         """The keyed hash stored for a client address (16 hex); the address itself is never stored."""
         if address is None:
             return None
         if self._client_key is None:
-            with self._begin() as conn:
+            with self.transaction() as conn:
                 key = conn.execute(sa.select(db.settings.c.value).where(db.settings.c.name == "client_key"))
                 self._client_key = key.scalar_one()
         digest = hmac.new(self._client_key.encode(), address.encode(), hashlib.sha256)
@@ -146,6 +148,7 @@ class FeedbackStore:
         *,
         piece: DigitInNumber | None = None,
         client: str | None = None,
+        user: str | None = None,
     ) -> Saved:
         """Store one correction once. Raises PreprocessError for unusable images.
 
@@ -153,7 +156,8 @@ class FeedbackStore:
         the original (with its hash, so rows of one number can be grouped),
         and the piece's own 28x28 is what fine-tuning learns from. ``client`` is
         the sender's address, stored only as a keyed hash; the same drawing with
-        the same label from the same client is stored once.
+        the same label from the same client is stored once. ``user`` is the sender's
+        opaque id (:mod:`draw2digit.personal`), kept so that forgetting them removes the row.
         """
         if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
             raise ValueError("label must be a digit from 0 to 9")
@@ -182,6 +186,7 @@ class FeedbackStore:
             "position": piece.position if piece is not None else None,
             "box": ",".join(str(int(v)) for v in piece.box) if piece is not None else None,
             "client": self.client_of(client),
+            "user_id": user,
         }
         t = db.corrections
         same = sa.select(t.c.id).where(
@@ -190,7 +195,7 @@ class FeedbackStore:
             t.c.position.is_not_distinct_from(row["position"]),  # NULL matches NULL
             t.c.client.is_not_distinct_from(row["client"]),
         )
-        with self._begin() as conn:
+        with self.transaction() as conn:
             existing = conn.execute(same.limit(1)).scalar()
             if existing is not None:
                 return Saved(int(existing), False)
@@ -199,7 +204,7 @@ class FeedbackStore:
     def count(self) -> int:
         if self.path is not None and not self.path.exists():
             return 0
-        with self._begin() as conn:
+        with self.transaction() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(db.corrections)).scalar_one())
 
     def clients(self, top: int | None = None) -> list[tuple[str, int]]:
@@ -209,7 +214,7 @@ class FeedbackStore:
         t = db.corrections
         n = sa.func.count().label("n")
         query = sa.select(t.c.client, n).group_by(t.c.client).order_by(n.desc(), t.c.client)
-        with self._begin() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(query.limit(top) if top else query).all()
         return [(r.client or UNKNOWN_CLIENT, int(r.n)) for r in rows]
 
@@ -227,7 +232,7 @@ class FeedbackStore:
         cap = fair_cap(list(counts.values()), keep)
         t = db.corrections
         deleted = 0
-        with self._begin() as conn:
+        with self.transaction() as conn:
             for client, n in counts.items():
                 if n <= cap:
                     continue
@@ -241,7 +246,7 @@ class FeedbackStore:
     def check(self) -> str:
         """``"ok"``, or what is wrong, for readiness reports: never raises."""
         try:
-            with self._begin() as conn:
+            with self.transaction() as conn:
                 conn.execute(sa.select(1))
             return "ok"
         except (StoreUnavailable, OSError) as exc:
@@ -253,7 +258,7 @@ class FeedbackStore:
             return []
         t = db.corrections
         cols = [t.c.id, t.c.created, t.c.label, t.c.predicted, t.c.drawing, t.c.position, t.c.box]
-        with self._begin() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(*cols).order_by(t.c.id)).mappings().all()
         out = [dict(r) for r in rows]
         for r in out:
@@ -270,7 +275,7 @@ class FeedbackStore:
         if self.path is not None and not self.path.exists():
             return empty
         t = db.corrections
-        with self._begin() as conn:
+        with self.transaction() as conn:
             rows = conn.execute(sa.select(t.c.id, t.c.label, t.c.image, t.c.client).order_by(t.c.id)).all()
         if max_per_client is not None:
             seen: dict[str | None, int] = {}

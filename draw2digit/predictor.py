@@ -38,6 +38,7 @@ class Prediction:
     image: np.ndarray = field(repr=False)  # the 28x28 the model saw
     rejected: bool = False  # drawn, but does not look like a digit (probabilities kept)
     reason: str | None = None  # why, when rejected
+    features: np.ndarray | None = field(default=None, repr=False, compare=False)  # penultimate, for memories
 
     def to_dict(self) -> dict:
         """JSON-ready form shared by the CLI and the API."""
@@ -235,6 +236,7 @@ class Predictor:
                     p.image,
                     rejected=reject,
                     reason=self.calibration.reason if reject else None,
+                    features=None if out.features is None else out.features[row - 1],
                 )
             )
         return results

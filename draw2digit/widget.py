@@ -16,7 +16,6 @@ behind "Not right?", one digit of a number corrected at a time, and "Show why".
 from __future__ import annotations
 
 import html
-import io
 import os
 import uuid
 
@@ -28,8 +27,9 @@ from PIL import Image
 from draw2digit.canvas import fit_strokes, percent, render_strokes
 from draw2digit.decode import ImageInput, PreprocessError
 from draw2digit.explain import overlay_png
-from draw2digit.feedback import FeedbackStore
+from draw2digit.feedback import FeedbackStore, StoreUnavailable
 from draw2digit.history import History
+from draw2digit.personal import Personal, Personalizer
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
 from draw2digit.ratelimit import (
     DATABASE,
@@ -39,7 +39,7 @@ from draw2digit.ratelimit import (
     Limiter,
     storage_for,
 )
-from draw2digit.widget_assets import _CSS, ShortcutKeys
+from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, png
 
 Point = tuple[float, float]
 Stroke = tuple[float, list[Point]]  # (pen width, points)
@@ -67,6 +67,9 @@ class DrawingPad(widgets.HBox):
         self.feedback = feedback if feedback is not None else FeedbackStore()
         # One client per pad (a Voila visitor's kernel), limited as the page's address is.
         self.client = f"pad:{uuid.uuid4()}"
+        self.user = str(uuid.uuid4())  # one per kernel session: the pad learns this person's handwriting
+        self.personal = Personalizer.for_predictor(self.feedback, self.predictor)
+        self.answer: Personal | None = None  # the answer shown, and what the model alone said
         limit = feedback_limit or os.environ.get(ENV_FEEDBACK_LIMIT) or FEEDBACK_LIMIT
         storage = os.environ.get(ENV_RATELIMIT_STORAGE) or DATABASE
         self._limiter = Limiter(limit, storage_for(storage, self.feedback), "pad-feedback")
@@ -197,6 +200,12 @@ class DrawingPad(widgets.HBox):
         self.undo_button.on_click(lambda _: self.undo())
         self.redo_button.on_click(lambda _: self.redo())
         self.clear_button.on_click(lambda _: self.clear())
+        self.forget_button = widgets.Button(
+            description="Forget my handwriting", layout=widgets.Layout(width="auto", min_height="44px")
+        )
+        self.forget_button.add_class("d2d-forget")
+        self.forget_button.on_click(lambda _: self.forget())
+        self.forget_status = widgets.HTML()
 
         caption = widgets.HTML(
             '<span class="d2d-caption"><b>What the network sees</b><br>28×28 pixels</span>'
@@ -207,7 +216,15 @@ class DrawingPad(widgets.HBox):
         buttons.layout.flex_flow = "row wrap"
         # The pad fits the window: the canvas is 100% of a column at most `size` pixels wide.
         self.left = widgets.VBox(
-            [self.mode, self.canvas, self.brush, buttons, self.shortcuts],
+            [
+                self.mode,
+                self.canvas,
+                self.brush,
+                buttons,
+                self.forget_button,
+                self.forget_status,
+                self.shortcuts,
+            ],
             layout=widgets.Layout(width="100%", max_width=f"{size + 4}px"),
         )
         self.left.add_class("d2d-left")
@@ -282,6 +299,15 @@ class DrawingPad(widgets.HBox):
 
     def clear(self) -> None:
         self._current = None
+        p = self.prediction
+        if (
+            p is not None
+            and not p.blank
+            and not p.rejected
+            and not self._saved
+            and self.mode.value == "digit"
+        ):
+            self._remember(p, p.digit, corrected=False)  # finished and not corrected: what they meant
         if self.strokes:
             self._commit([])
         else:
@@ -359,9 +385,35 @@ class DrawingPad(widgets.HBox):
             return None
         self._saved.add(key)
         what = f"digit {position + 1} saved as a {label}" if position is not None else f"saved as a {label}"
-        self._status("ok", f"Thank you: {what} (correction #{new_id}).")
+        seen = self.prediction if piece is None else self.predictor.predict_preprocessed([piece.piece])[0]
+        if seen is not None and self._remember(seen, label, corrected=True):
+            self._status("ok", f"Learned: your {label} ({what}): drawings like this are read as {label} now.")
+            if piece is None:
+                self.update()  # the answer shown follows at once
+        else:
+            self._status("ok", f"Thank you: {what} (correction #{new_id}).")
         self._show_correction()
         return new_id
+
+    def _remember(self, prediction: Prediction, label: int | None, *, corrected: bool) -> bool:
+        try:
+            return self.personal.remember(self.user, prediction, label, corrected=corrected)
+        except StoreUnavailable:
+            return False
+
+    def forget(self) -> int:
+        """Remove what this pad's user taught (and their corrections); answers are the model's alone again."""
+        try:
+            removed = self.personal.forget(self.user)
+        except StoreUnavailable as exc:
+            self.forget_status.value = (
+                f'<span class="d2d-error">Could not forget: {html.escape(str(exc))}</span>'
+            )
+            return 0
+        self.forget_status.value = '<span class="d2d-ok">Forgotten: answers come from the model alone.</span>'
+        if self.strokes:
+            self.update()
+        return removed
 
     def _correct_clicked(self, label: int) -> None:
         for d, b in enumerate(self.correct_buttons):
@@ -380,10 +432,17 @@ class DrawingPad(widgets.HBox):
         self.correct_status.value = f'<span class="d2d-{kind}">{html.escape(text)}</span>'
 
     def _predict(self, source: ImageInput) -> None:
+        self.answer = None
         try:
-            self.prediction, self.error = self.predictor.predict(source), None
+            prediction, self.error = self.predictor.predict(source), None
         except PreprocessError as exc:
             self.prediction, self.error = None, str(exc)
+            return
+        try:
+            self.answer = self.personal.answer([prediction], self.user)[0]
+        except StoreUnavailable:  # the model alone, as without a memory
+            self.answer = Personal(prediction, prediction, False)
+        self.prediction = self.answer.prediction
 
     # ---------------------------------------------------------------- view
 
@@ -474,7 +533,7 @@ class DrawingPad(widgets.HBox):
             self.bars.value = " ".join(f"<b>{d.digit}</b> {percent(d.confidence)}%" for d in n.digits)
             self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
             self.preview.layout.height = "auto"
-            self.preview.value = _png(np.hstack([d.image for d in n.digits]), scale=4)
+            self.preview.value = png(np.hstack([d.image for d in n.digits]), scale=4)
             return
         self.preview.layout.width = self.preview.layout.height = "112px"
         p = None if number_mode else self.prediction
@@ -503,9 +562,11 @@ class DrawingPad(widgets.HBox):
             self.digit.value = str(p.digit)
             self.confidence.value = f"{percent(p.confidence)} % confident"
             probs, top = list(p.probabilities), p.digit
-        self.bars.value = _bars_html(probs, top)
+        if p is not None and self.answer is not None and self.answer.taught:
+            self.confidence.value += f'<br><span class="d2d-taught">{html.escape(self.answer.note)}</span>'
+        self.bars.value = bars_html(probs, top)
         image = p.image if p is not None else np.zeros((28, 28), np.float32)
-        self.preview.value = _png(image)
+        self.preview.value = png(image)
         if self.explain.value and p is not None and not p.blank:
             self._show_why(p)
 
@@ -515,7 +576,7 @@ class DrawingPad(widgets.HBox):
         best, nxt = int(order[0]), int(order[1])
         self.why.layout.display = ""
         self.why_title.value = f"<h3>Why it reads {best}</h3>"
-        self.why_input.value = _png(p.image, scale=8)
+        self.why_input.value = png(p.image, scale=8)
         self.why_map.value = overlay_png(p.image, self.predictor.saliency(p), scale=8)
         self.why_status.value = ""
         self.why_caption.value = (
@@ -524,23 +585,3 @@ class DrawingPad(widgets.HBox):
             f"Next most likely: {nxt}, "
             f"{percent(p.probabilities[nxt])} %.</span>"
         )
-
-
-def _bars_html(probs: list[float], top: int) -> str:
-    rows = []
-    for d, v in enumerate(probs):
-        cls = "row top" if d == top else "row"
-        rows.append(
-            f'<div class="{cls}"><span>{d}</span><span class="track"><div class="fill" '
-            f'style="width:{100 * v:.1f}%"></div></span><span>{percent(v)}%</span></div>'
-        )
-    return '<div class="d2d-bars">' + "".join(rows) + "</div>"
-
-
-def _png(image: np.ndarray, scale: int = 4) -> bytes:
-    buf = io.BytesIO()
-    h, w = image.shape
-    Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255)).resize((w * scale, h * scale), Image.NEAREST).save(
-        buf, "PNG"
-    )
-    return buf.getvalue()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import anywidget
+import numpy as np
 import traitlets
+from PIL import Image
+
+from draw2digit.canvas import percent
 
 _CSS = """
 <style>
@@ -84,3 +90,23 @@ class ShortcutKeys(anywidget.AnyWidget):
     """Invisible: sends ``{"action": "undo" | "redo" | "clear"}`` for the pad's keyboard shortcuts."""
 
     _esm = traitlets.Unicode(KEYS_ESM).tag(sync=True)
+
+
+def bars_html(probs: list[float], top: int) -> str:
+    rows = []
+    for d, v in enumerate(probs):
+        cls = "row top" if d == top else "row"
+        rows.append(
+            f'<div class="{cls}"><span>{d}</span><span class="track"><div class="fill" '
+            f'style="width:{100 * v:.1f}%"></div></span><span>{percent(v)}%</span></div>'
+        )
+    return '<div class="d2d-bars">' + "".join(rows) + "</div>"
+
+
+def png(image: np.ndarray, scale: int = 4) -> bytes:
+    buf = io.BytesIO()
+    h, w = image.shape
+    Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255)).resize((w * scale, h * scale), Image.NEAREST).save(
+        buf, "PNG"
+    )
+    return buf.getvalue()

@@ -41,6 +41,7 @@ def create_app(
         FEEDBACK_LIMIT=FEEDBACK_LIMIT,  # a person correcting every few seconds never meets it
         PREDICT_LIMIT="off",  # batch clients and benchmarks are not surprised; e.g. "600 per minute"
         RATELIMIT_STORAGE=DATABASE,  # the corrections database (shared); or redis://..., memory://
+        MEMORY_SIZE=None,  # corrections (and accepted answers) remembered per person; None: the default
         CLIENT_KEY=None,  # the key of the clients' hash; default: one the database makes for itself
     )
     app.config.from_pyfile("config.py", silent=True)

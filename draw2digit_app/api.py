@@ -26,11 +26,12 @@ from draw2digit.decode import (
 )
 from draw2digit.explain import overlay_data_url
 from draw2digit.feedback import StoreUnavailable
+from draw2digit.personal import InvalidUser, Personal, check_user
 from draw2digit.predictor import DigitInNumber, Prediction
 from draw2digit.preprocess import preprocess
 from draw2digit_app.observability import count_predictions, get_metrics, render_metrics
 from draw2digit_app.openapi import spec
-from draw2digit_app.resources import get_predictor, get_store
+from draw2digit_app.resources import get_personalizer, get_predictor, get_store
 
 bp = Blueprint("api", __name__)
 
@@ -58,6 +59,8 @@ class DrawingRequest:
     return_input: bool = False
     explain: bool = False
     fields: Mapping[str, Any] = field(default_factory=dict)  # the rest of the body (e.g. label)
+    user: str | None = None  # the sender's opaque id: answers learn from what they corrected
+    final: bool = False  # the drawing is finished: an answer not corrected is remembered as accepted
 
 
 def _decoded(text: str, where: str = "") -> bytes:
@@ -72,6 +75,26 @@ def _mode(value: Any) -> str:
     if value not in MODES:
         abort(400, f"'mode' must be one of {', '.join(MODES)}")
     return value
+
+
+def _user(value: Any) -> str | None:
+    """Checked where the request is read, before any image is decoded."""
+    if value is None:
+        return None
+    try:
+        return check_user(value)
+    except InvalidUser as exc:
+        abort(400, str(exc))
+
+
+def _text_flag(value: str | None, name: str) -> bool:
+    """A form or query flag: true or false; anything else is a 400, not a silent false."""
+    if value is None:
+        return False
+    flags = {"true": True, "false": False}
+    if value.strip().lower() not in flags:
+        abort(400, f"'{name}' must be true or false")
+    return flags[value.strip().lower()]
 
 
 def _is_json() -> bool:
@@ -118,29 +141,34 @@ def read_drawing_request(*, predict: bool, example: str) -> DrawingRequest:
     mimetype = request.mimetype
     if _is_json():
         body = _json_object(example)
+        user = _user(body.get("user"))
         if not predict:
-            return DrawingRequest(_images_from_json(body, allow_batch=False)[0], fields=body)
-        flags = {name: body.get(name, False) for name in ("return_input", "explain")}
+            return DrawingRequest(_images_from_json(body, allow_batch=False)[0], fields=body, user=user)
+        flags = {name: body.get(name, False) for name in ("return_input", "explain", "final")}
         for name, value in flags.items():
             if not isinstance(value, bool):
                 abort(400, f"'{name}' must be true or false")
         mode = _mode(body.get("mode", "digit"))
         sources, batch = _images_from_json(body, allow_batch=True)
-        return DrawingRequest(sources, batch, mode, fields=body, **flags)
+        return DrawingRequest(sources, batch, mode, fields=body, user=user, **flags)
     if mimetype == "multipart/form-data":
         mode = _mode(request.form.get("mode", request.args.get("mode", "digit"))) if predict else "digit"
+        user = _user(request.form.get("user", request.args.get("user")))
+        final = _text_flag(request.form.get("final", request.args.get("final")), "final")
         upload = request.files.get("image")
         if upload is None:
             abort(400, "missing file field 'image' in the form")
-        return DrawingRequest([upload.read()], mode=mode, fields=request.form)
+        return DrawingRequest([upload.read()], mode=mode, fields=request.form, user=user, final=final)
     if not mimetype:
         abort(400, "the request has no body")
     if predict and mimetype in IMAGE_TYPES:
         mode = _mode(request.args.get("mode", "digit"))
+        user = _user(request.args.get("user"))
+        final = _text_flag(request.args.get("final"), "final")
         data = request.get_data(cache=False)
         if not data:
             abort(400, "the request body is empty")
-        return DrawingRequest([data], mode=mode)
+        return DrawingRequest([data], mode=mode, user=user, final=final)
     if not predict:
         abort(415, f"unsupported content type {mimetype!r}: send application/json or a form")
     abort(
@@ -150,8 +178,9 @@ def read_drawing_request(*, predict: bool, example: str) -> DrawingRequest:
     )
 
 
-def _as_json(pred: Prediction, req: DrawingRequest) -> dict:
+def _as_json(pred: Prediction | Personal, req: DrawingRequest) -> dict:
     out = pred.to_dict()
+    pred = pred.prediction if isinstance(pred, Personal) else pred
     if req.return_input:
         out["input"] = [[round(float(v), 3) for v in row] for row in pred.image]
     if req.explain:
@@ -181,9 +210,19 @@ def predict():
         results = [n.to_dict() for n in _each(req, predictor.predict_number)]
     else:
         predictions = predictor.predict_preprocessed(_each(req, preprocess))
-        results = [_as_json(p, req) for p in predictions]
+        answers = _personal(predictions, req) if req.user else predictions
+        results = [_as_json(p, req) for p in answers]
     count_predictions(results, time.perf_counter() - started)
     return jsonify(predictions=results) if req.batch else jsonify(results[0])
+
+
+def _personal(predictions: list[Prediction], req: DrawingRequest) -> list[Prediction] | list[Personal]:
+    """What this user taught applied; the model alone when the database cannot be reached."""
+    try:
+        return get_personalizer().answer(predictions, req.user, final=req.final)
+    except StoreUnavailable:
+        current_app.logger.warning("corrections database unavailable: answering without personal memory")
+        return [Personal(p, p, False) for p in predictions]
 
 
 def _whole_number(
@@ -227,21 +266,41 @@ def feedback():
         req.fields, "position", "a whole number from 0 (which digit of the number, from the left)"
     )
     store = get_store()
+    learned = False
     try:
         piece = None
         if position is not None:  # one digit of a number: what the server read there is what is stored
             piece, predicted = _piece(req.sources[0], position)
-        saved = store.save(req.sources[0], label, predicted, piece=piece, client=request.remote_addr)
+        saved = store.save(
+            req.sources[0], label, predicted, piece=piece, client=request.remote_addr, user=req.user
+        )
         stored = store.count()
+        if req.user:  # this user's next drawing like it is read as they said
+            item = piece.piece if piece is not None else preprocess(req.sources[0])
+            seen = get_predictor().predict_preprocessed([item])[0]
+            learned = get_personalizer().remember(req.user, seen, label, corrected=True)
     except PreprocessError as exc:
         refuse(exc)
     except StoreUnavailable:
         current_app.logger.exception("corrections database unavailable")
         abort(503, "the corrections database is unavailable right now: nothing was stored, try again later")
+    extra = {"learned": learned} if req.user else {}
     if not saved.new:  # the same drawing and label from this client: kept once
-        return jsonify(id=saved.id, label=label, stored=stored, duplicate=True), 200
+        return jsonify(id=saved.id, label=label, stored=stored, duplicate=True, **extra), 200
     get_metrics().corrections.inc()
-    return jsonify(id=saved.id, label=label, stored=stored), 201
+    return jsonify(id=saved.id, label=label, stored=stored, **extra), 201
+
+
+@bp.delete("/users/<user>")
+def forget(user: str):
+    """Forget a user's handwriting: their memory and their corrections."""
+    user = _user(user)
+    try:
+        removed = get_personalizer().forget(user)
+    except StoreUnavailable:
+        current_app.logger.exception("corrections database unavailable")
+        abort(503, "the corrections database is unavailable right now: nothing was removed, try again later")
+    return jsonify(user=user, removed=removed)
 
 
 @bp.get("/ready")

@@ -19,7 +19,11 @@ from draw2digit_app.observability import get_metrics
 from draw2digit_app.resources import STORE
 
 LIMITER = "draw2digit.limiter"
-LIMITED = {"api.feedback": ("FEEDBACK_LIMIT", "corrections"), "api.predict": ("PREDICT_LIMIT", "requests")}
+LIMITED = {
+    "api.feedback": ("FEEDBACK_LIMIT", "corrections"),
+    "api.forget": ("FEEDBACK_LIMIT", "requests"),
+    "api.predict": ("PREDICT_LIMIT", "requests"),
+}
 
 
 def client_address() -> str:

@@ -28,7 +28,21 @@ def spec(max_batch: int = 32) -> dict:
             "label": {"type": "integer", "minimum": 0, "maximum": 9},
             "stored": {"type": "integer", "minimum": 1},
             "duplicate": {"type": "boolean"},
+            "learned": {
+                "type": "boolean",
+                "description": "with 'user': this user's next drawings like it are read as the label",
+            },
         },
+    }
+    user = {
+        "type": "string",
+        "format": "uuid",
+        "description": "An opaque random id (a UUID) per person: answers learn from their corrections",
+    }
+    final = {
+        "type": "boolean",
+        "default": False,
+        "description": "With 'user': the drawing is finished, so an answer not corrected is remembered",
     }
     image_string = {
         "type": "string",
@@ -75,7 +89,11 @@ def spec(max_batch: int = 32) -> dict:
                                 "schema": {
                                     "type": "object",
                                     "required": ["image"],
-                                    "properties": {"image": {"type": "string", "format": "binary"}},
+                                    "properties": {
+                                        "image": {"type": "string", "format": "binary"},
+                                        "user": user,
+                                        "final": final,
+                                    },
                                 }
                             },
                             "image/png": binary,
@@ -126,6 +144,7 @@ def spec(max_batch: int = 32) -> dict:
                                         "label": {"type": "integer", "minimum": 0, "maximum": 9},
                                         "predicted": {"type": "integer", "minimum": 0, "maximum": 9},
                                         "position": {"type": "integer", "minimum": 0},
+                                        "user": user,
                                     },
                                 }
                             },
@@ -143,6 +162,33 @@ def spec(max_batch: int = 32) -> dict:
                         "413": _error("Body too large, or an image with too many pixels"),
                         "415": _error("Unsupported content type or image format"),
                         "429": _limited("corrections"),
+                    },
+                }
+            },
+            "/users/{user}": {
+                "delete": {
+                    "summary": "Forget a user's handwriting: what they taught and their corrections",
+                    "operationId": "forgetUser",
+                    "parameters": [{"name": "user", "in": "path", "required": True, "schema": user}],
+                    "responses": {
+                        "200": {
+                            "description": "Forgotten (also when there was nothing to forget)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["user", "removed"],
+                                        "properties": {
+                                            "user": {"type": "string"},
+                                            "removed": {"type": "integer", "minimum": 0},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("Not a UUID"),
+                        "429": _limited("requests"),
+                        "503": _error("The corrections database is unavailable: nothing was removed"),
                     },
                 }
             },
@@ -253,6 +299,8 @@ def spec(max_batch: int = 32) -> dict:
                             "default": False,
                             "description": "Also return a map of what the answer rests on (occlusion)",
                         },
+                        "user": user,
+                        "final": final,
                     },
                 },
                 "BatchRequest": {
@@ -268,6 +316,8 @@ def spec(max_batch: int = 32) -> dict:
                         "mode": mode,
                         "return_input": {"type": "boolean", "default": False},
                         "explain": {"type": "boolean", "default": False},
+                        "user": user,
+                        "final": final,
                     },
                 },
                 "Prediction": {
@@ -295,6 +345,19 @@ def spec(max_batch: int = 32) -> dict:
                             "nullable": True,
                             "description": "PNG data URL: the input with the map",
                         },
+                        "personalized": {
+                            "type": "boolean",
+                            "description": "with 'user': the answer differs from the model's because of "
+                            "what this user taught",
+                        },
+                        "model_digit": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 9,
+                            "nullable": True,
+                            "description": "when personalized: the model's own answer (null: not a digit)",
+                        },
+                        "note": {"type": "string", "description": "when personalized: the sentence to show"},
                     },
                 },
                 "NumberPrediction": {
@@ -356,6 +419,7 @@ def spec(max_batch: int = 32) -> dict:
                             "description": "One digit of a number drawing (0 = leftmost): the server "
                             "cuts the drawing as POST /predict with mode=number does and stores that digit",
                         },
+                        "user": user,
                     },
                 },
                 "Error": {

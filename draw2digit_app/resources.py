@@ -7,10 +7,12 @@ import logging
 from flask import Flask, current_app
 
 from draw2digit.feedback import FeedbackStore
+from draw2digit.personal import Personalizer
 from draw2digit.predictor import Predictor
 
 PREDICTOR = "draw2digit.predictor"
 STORE = "draw2digit.feedback"
+PERSONAL = "draw2digit.personal"
 log = logging.getLogger("draw2digit.app")
 
 
@@ -28,6 +30,9 @@ def init_app(app: Flask, predictor: Predictor | None, store: FeedbackStore | Non
         # connected (and migrated) on first use, in the worker that uses it
         store = FeedbackStore(target, client_key=app.config.get("CLIENT_KEY"))
     app.extensions[STORE] = store
+    app.extensions[PERSONAL] = Personalizer.for_predictor(
+        store, app.extensions[PREDICTOR], size=app.config.get("MEMORY_SIZE")
+    )
 
 
 def get_predictor() -> Predictor:
@@ -36,3 +41,7 @@ def get_predictor() -> Predictor:
 
 def get_store() -> FeedbackStore:
     return current_app.extensions[STORE]
+
+
+def get_personalizer() -> Personalizer:
+    return current_app.extensions[PERSONAL]

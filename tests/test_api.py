@@ -181,11 +181,21 @@ def test_health_and_model_card(client):
 def test_openapi_document(client):
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    documented = {"/predict", "/feedback", "/health", "/ready", "/metrics", "/api/model", "/openapi.json"}
+    documented = {
+        "/predict",
+        "/feedback",
+        "/users/{user}",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/model",
+        "/openapi.json",
+    }
     assert set(doc["paths"]) == documented
     from draw2digit_app import create_app
 
     routes = {r.rule for r in create_app({"TESTING": True}).url_map.iter_rules()}
+    routes = {r.replace("<user>", "{user}") for r in routes}
     assert documented == routes - {"/", "/static/<path:filename>"}, "every API route is documented"
     assert {"200", "400", "413", "415"} <= set(doc["paths"]["/predict"]["post"]["responses"])
 

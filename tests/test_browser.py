@@ -252,3 +252,36 @@ def test_a_non_digit_is_called_so(page):
     page.click("[data-testid=clear-button]")
     draw_with_mouse(page, CANVAS, DIGIT_STROKES[6])
     expect_digit(page, 6)
+
+
+def test_the_page_learns_its_users_handwriting_and_forgets_it(page, browser, live_server):
+    from playwright.sync_api import expect
+
+    taught = page.locator("[data-testid=taught]")
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 1)
+    expect(taught).to_be_hidden()
+    page.click("[data-testid=not-right]")
+    page.click("[data-testid=correct-7]")
+    expect(page.locator("#correct-status")).to_contain_text("Learned: your 7", timeout=10_000)
+    expect_digit(page, 7)  # at once, for the drawing on the pad
+    expect(taught).to_have_text("Read as 7 because you taught it; the model alone says 1.")
+
+    page.reload()  # the same person after a reload: the id lives in this browser
+    page.wait_for_selector(CANVAS)
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 7)
+    expect(taught).to_be_visible()
+
+    other = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
+    other.goto(live_server.url + "/")
+    draw_with_mouse(other, CANVAS, DIGIT_STROKES[1])
+    expect_digit(other, 1)  # someone else's answers never change
+    expect(other.locator("[data-testid=taught]")).to_be_hidden()
+    other.context.close()
+
+    page.click("[data-testid=forget-button]")
+    expect(page.locator("[data-testid=forget-status]")).to_contain_text("Forgotten", timeout=10_000)
+    expect_digit(page, 1)
+    expect(taught).to_be_hidden()
+    expect(page.locator("[data-testid=forget-button]")).to_be_focused()

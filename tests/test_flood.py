@@ -11,6 +11,7 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
@@ -220,7 +221,7 @@ def test_a_database_of_the_previous_release_upgrades_with_its_rows(store_url):
         )
     engine.dispose()
     store = FeedbackStore(store_url)
-    assert db.current_revision(store.engine()) == "0003"
+    assert db.current_revision(store.engine()) == "0004"
     assert store.count() == 1 and store.clients() == [("unknown", 1)]
     assert store.records()[0]["label"] == 4
     new = store.add(DRAWINGS[0], 3, client="127.0.0.3")
@@ -234,10 +235,12 @@ def test_the_pad_says_when_it_is_limited(predictor, tmp_path):
         predictor, feedback=FeedbackStore(tmp_path / "fb.sqlite3"), feedback_limit="2 per minute"
     )
     said = []
-    for x in (60, 140, 220):  # three different strokes, each corrected to a digit it is not
+    # three different drawings (a bar, a seven, a ring), each corrected to a digit it is not
+    ring = [(140 + 90 * np.cos(t), 140 + 110 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 40)]
+    for strokes in ([[(140, 30), (140, 250)]], [[(60, 40), (220, 40), (110, 250)]], [ring]):
         pad.clear()
-        pad.draw([[(x, 30), (x, 250)]])
-        said.append(pad.correct(8))
+        pad.draw(strokes)
+        said.append(pad.correct((pad.prediction.digit + 1) % 10))
     assert said[0] and said[1] and said[2] is None
     assert "Too many corrections, try again in" in pad.correct_status.value
     assert pad.feedback.count() == 2 and pad.feedback.clients()[0][1] == 2, "the pad is one client"

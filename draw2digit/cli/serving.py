@@ -16,6 +16,7 @@ from draw2digit import db
 from draw2digit.cli.common import CORRECTIONS_HELP, EXIT_USAGE, MODEL_HELP, CLIError, non_negative_int
 from draw2digit.decode import PreprocessError
 from draw2digit.feedback import MAX_ROWS, FeedbackStore
+from draw2digit.personal import Personalizer, memory_size
 from draw2digit.predictor import Predictor
 from draw2digit.processes import run_until_stopped
 from draw2digit_app import create_app
@@ -62,8 +63,12 @@ def cmd_db(args: argparse.Namespace) -> int:
             raise CLIError("--keep must be 0 or more")
         deleted = store.prune(args.keep)
         print(f"{store}: deleted {deleted} corrections of the clients with the most, {store.count()} kept")
+        forgotten = Personalizer(store, model="").prune()
+        print(f"deleted {forgotten} remembered drawings beyond {memory_size()} of each kind per person")
     else:
         print(f"{store}: schema at revision {db.current_revision(engine)}, {store.count()} corrections")
+        people, rows = Personalizer(store, model="").usage()
+        print(f"handwriting memories: {rows} drawings of {people} people")
     if args.action != "upgrade":
         clients = store.clients()
         if clients:

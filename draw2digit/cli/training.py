@@ -185,7 +185,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         corrections=args.corrections,
         figures=args.figures,
+        personal=args.personal,
+        correct_share=args.correct_share,
     )
+    if args.personal and not args.pen:
+        raise CLIError("--personal measures learning on real pen drawings: add --pen")
+    if not 0 < args.correct_share <= 1:
+        raise CLIError("--correct-share must be above 0 and at most 1, e.g. 0.5")
+    if args.personal and args.backend != "litert":
+        raise CLIError("--personal runs through the server, which serves the LiteRT model: drop --backend")
     result = run_evaluation(opts)
     if args.save:
         Path(args.save).write_text(json.dumps(as_json(result), indent=2) + "\n")
@@ -277,6 +285,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--writers",
         default="heldout",
         help="pen writers for --pen and --numbers: heldout (default), tuning, all, or e.g. 5,7,14",
+    )
+    p.add_argument(
+        "--personal",
+        action="store_true",
+        help="with --pen: also online, one user per writer, each wrong answer corrected through the API",
+    )
+    p.add_argument(
+        "--correct-share",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="with --personal: the share of wrong answers the writer corrects (default 1)",
     )
     p.add_argument(
         "--numbers", type=int, default=0, metavar="N", help="also score N composed numbers per length"

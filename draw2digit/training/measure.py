@@ -22,6 +22,7 @@ from draw2digit.training.evaluate import (
     redrawn_accuracy,
 )
 from draw2digit.training.model import keras_predictor
+from draw2digit.training.online import run_online
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class EvaluateOptions:
     baseline: str | None = None
     corrections: str | None = None
     figures: str | None = None
+    personal: bool = False  # with pen: online, one user per writer, learning from their corrections
+    correct_share: float = 1.0  # of the wrong answers, the share the writer corrects
 
 
 def _predictor(model: str | None, backend: str) -> Predictor:
@@ -85,6 +88,10 @@ def run_evaluation(opts: EvaluateOptions) -> dict:
             result["pen_baseline"] = paired_comparison(
                 pen_report, pen_accuracy(baseline, pen, seed=opts.seed)
             )
+    if opts.personal:
+        online = run_online(opts.model, opts.writers, seed=opts.seed, correct_share=opts.correct_share)
+        result["personal"] = online.to_dict()
+        result["_personal"] = online
     if opts.numbers:
         if opts.numbers_from == "mnist":
             result["numbers"] = number_accuracy(predictor, test.images, test.labels, count=opts.numbers)
@@ -128,7 +135,11 @@ def render_evaluation(result: dict, opts: EvaluateOptions) -> str:
             'Measure the same recipe trained without them (pen_writers = "fit") for those.\n'
         )
     if opts.pen:
-        out += [result["_pen_report"].table(), "\nMNIST test set"]
+        out += [result["_pen_report"].table()]
+    if opts.personal:
+        out += ["", result["_personal"].table()]
+    if opts.pen:
+        out += ["\nMNIST test set"]
     out.append(result["_report"].table())
     if opts.redrawn:
         r = result["redrawn"]

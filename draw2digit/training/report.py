@@ -38,6 +38,15 @@ class ModelFigures:
         rule = self.calibration.get("rule")
         return self.calibration["rules"][rule]["non_digit_rejection"] if rule else None
 
+    def personal(self, key: str) -> float | None:
+        """From ``evaluate --pen --personal``: online, one user per writer, learning from corrections."""
+        online = self.evaluation.get("personal")
+        if not online:
+            return None
+        if key == "weakest":
+            return min(w["adapted"] for w in online["per_writer"].values())
+        return online[key]
+
     def numbers(self) -> float | None:
         numbers = self.evaluation.get("numbers")
         if not numbers:
@@ -69,6 +78,9 @@ def render(figures: dict[str, ModelFigures]) -> str:
         ("pen digits of 10 held-out writers, rule on", lambda f: _pct(pen(f, "accuracy"))),
         ("… 95 % interval over writers", interval),
         ("… real digits called not a digit", lambda f: _pct(pen(f, "false_rejection"))),
+        ("… online, learning each writer's corrections", lambda f: _pct(f.personal("accuracy_adapted"))),
+        ("… weakest writer, learning", lambda f: _pct(f.personal("weakest"))),
+        ("… read right alone, wrong after learning", lambda f: _pct(f.personal("harm"))),
         ("non-digits rejected (test family)", lambda f: _pct(f.non_digits_rejected(), 1)),
         ("numbers of 2–5 held-out pen digits read exactly", lambda f: _pct(f.numbers(), 1)),
         ("parameters", lambda f: f"{f.card.raw['parameters']:,}" if "parameters" in f.card.raw else "–"),

@@ -43,6 +43,35 @@
   const numberHint = $("number-hint");
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
+  const SETTLE_MS = 700; // after the pen lifts, this long without a new stroke makes the drawing finished
+  const taughtEl = $("taught");
+  const forgetBtn = $("forget");
+  const forgetStatus = $("forget-status");
+
+  // ---- who draws: an opaque random id kept in this browser, so answers learn from this person's
+  // corrections (POST /predict and /feedback send it; "Forget my handwriting" deletes what it taught)
+  function randomId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+  function userId() {
+    try {
+      let id = localStorage.getItem("draw2digit-user");
+      if (!id) {
+        id = randomId();
+        localStorage.setItem("draw2digit-user", id);
+      }
+      return id;
+    } catch (_) {
+      // storage blocked: one id for this page view
+      userId.fallback = userId.fallback || randomId();
+      return userId.fallback;
+    }
+  }
   const UNSURE = 0.8; // below this confidence the correction digits open by themselves
   let mode = "digit"; // or "number": several digits side by side
 
@@ -80,6 +109,7 @@
     resetCorrection();
     redraw();
     requestPrediction();
+    scheduleSettle();
   }
 
   // The old pad scaled uniformly into the new one and centred, pen widths too (draw2digit.canvas.fit_strokes).
@@ -201,12 +231,26 @@
     }
   });
 
+  let settleTimer = null;
   function endStroke(e) {
     if (!current) return;
     if (e && pad.hasPointerCapture(e.pointerId)) pad.releasePointerCapture(e.pointerId);
     const stroke = current;
     current = null;
     commit([...history.present, stroke]);
+  }
+
+  // The drawing is finished when the pen has been up a moment: that answer, if not corrected,
+  // is remembered as what this person meant.
+  function scheduleSettle() {
+    clearTimeout(settleTimer);
+    const forVersion = version;
+    settleTimer = setTimeout(() => {
+      if (forVersion === version && !current && !isEmpty()) {
+        finalFor = version;
+        requestPrediction();
+      }
+    }, SETTLE_MS);
   }
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
@@ -269,6 +313,7 @@
   let queued = false;
   let lastLive = 0;
   let shown = null; // the answer on screen: {kind: "digit"|"number", body, version}
+  let finalFor = -1; // the drawing version whose next request says it is finished
 
   function isEmpty() {
     return history.present.length === 0 && !current;
@@ -290,6 +335,7 @@
   async function sendPrediction() {
     const seq = ++requestSeq;
     const wantWhy = mode === "digit" && explain.checked;
+    const final = finalFor === version && !current;
     inFlight = true;
     queued = false;
     whyStatus.hidden = !wantWhy;
@@ -303,7 +349,7 @@
           body: JSON.stringify(
             mode === "number"
               ? { image: drawingPNG(), mode: "number" }
-              : { image: drawingPNG(), return_input: true, explain: wantWhy },
+              : { image: drawingPNG(), return_input: true, explain: wantWhy, user: userId(), final },
           ),
         });
       } catch (_) {
@@ -347,6 +393,7 @@
     digitDetails.hidden = mode === "number";
     digitEl.textContent = "";
     confEl.textContent = "";
+    taughtEl.hidden = true;
     promptEl.textContent = mode === "number" && message.startsWith("Draw") ? "Write a number: digits side by side." : message;
     promptEl.hidden = false;
     miniAnswer.textContent = "";
@@ -393,11 +440,42 @@
       b.textContent = String(r.digit);
       miniAnswer.append(b, ` ${percent(r.confidence)} % · next ${next}: ${percent(probs[next])} %`);
     }
+    showTaught(r);
     setBars(probs, top);
     if (r.input) drawImage(preview, r.input);
     showCorrection(r.rejected || r.confidence < UNSURE);
     showWhy(r, best, next);
   }
+
+  function showTaught(r) {
+    taughtEl.hidden = !r.personalized;
+    if (!r.personalized) return;
+    taughtEl.textContent = r.note; // worded by the library, as in the notebook pad
+  }
+
+  forgetBtn.addEventListener("click", async () => {
+    forgetBtn.disabled = true;
+    forgetStatus.classList.remove("failed");
+    forgetStatus.textContent = "Forgetting…";
+    try {
+      let response;
+      try {
+        response = await fetch(`/users/${userId()}`, { method: "DELETE" });
+      } catch (_) {
+        throw new Error("the server could not be reached (network error)");
+      }
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+      forgetStatus.textContent = "Forgotten: answers come from the model alone again.";
+      if (!isEmpty()) requestPrediction();
+    } catch (err) {
+      forgetStatus.classList.add("failed");
+      forgetStatus.textContent = `Could not forget: ${err.message}. Try again.`;
+    } finally {
+      forgetBtn.disabled = false;
+      forgetBtn.focus();
+    }
+  });
 
   function showWhy(r, best, next) {
     if (!r.saliency_png || !explain.checked) {
@@ -552,7 +630,7 @@
         correctStatus.textContent = `That is what it read: nothing to correct. Thank you for checking.`;
         return;
       }
-      const payload = { image: drawingPNG(), label, predicted: said };
+      const payload = { image: drawingPNG(), label, predicted: said, user: userId() };
       if (isNumber) payload.position = selectedPiece;
       const forVersion = version;
       saving = true;
@@ -581,7 +659,10 @@
         if (forVersion !== version) return; // the drawing changed meanwhile: the message would mislead
         saved.add(isNumber ? selectedPiece : "digit");
         const what = isNumber ? `digit ${selectedPiece + 1} saved as a ${label}` : `saved as a ${label}`;
-        correctStatus.textContent = `Thank you: ${what}. It will learn from it at the next fine-tuning.`;
+        correctStatus.textContent = body.learned
+          ? `Learned: your ${label} (${what}): drawings like this are read as ${label} now.`
+          : `Thank you: ${what}. It will learn from it at the next fine-tuning.`;
+        if (body.learned && !isNumber) requestPrediction(); // the answer on screen follows at once
       } catch (err) {
         correctButtons.forEach((b) => (b.disabled = false));
         correctStatus.classList.add("failed");
