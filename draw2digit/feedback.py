@@ -116,6 +116,15 @@ class FeedbackStore:
                 raise
             raise StoreUnavailable(f"the corrections database is unavailable ({_reason(exc)})") from exc
 
+    @contextmanager
+    def reading(self):
+        """A connection for one read on the request path: no transaction to commit, so it is cheaper."""
+        try:
+            with self.engine().connect() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise StoreUnavailable(f"the corrections database is unavailable ({_reason(exc)})") from exc
+
     def add(
         self,
         source: ImageInput,

@@ -18,9 +18,12 @@ removes all of it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -35,6 +38,7 @@ MEMORY_SIZE = 200  # newest corrections kept per person, and as many accepted an
 THRESHOLD = 0.8  # cosine similarity from which a remembered drawing decides (fitted on tuning writers)
 NOT_A_DIGIT = 10  # the label of a drawing its person said is not a digit
 TAUGHT_REASON = "you marked drawings like this one as not a digit"
+log = logging.getLogger("draw2digit.personal")
 
 
 class InvalidUser(ValueError):
@@ -154,6 +158,9 @@ class Personalizer:
     ):
         self.store = store
         self.model = model  # the served model's version: memories of another model's features are not used
+        self._writer: ThreadPoolExecutor | None = None  # made on first use, in the process that uses it
+        self._pending: Future | None = None
+        self._lock = threading.Lock()
         self.size = memory_size() if size is None else size
         self.threshold = threshold
 
@@ -173,12 +180,13 @@ class Personalizer:
             .where(t.c.user_id == user, t.c.model == self.model)
             .order_by(t.c.created.desc())
         )
-        with self.store.transaction() as conn:
+        with self.store.reading() as conn:
             rows = conn.execute(query.limit(2 * self.size)).all()
         if not rows:
             return Memory.empty()
-        features = np.frombuffer(b"".join(bytes(r.features) for r in rows), np.float32)
-        return Memory(features.reshape(len(rows), -1), np.array([r.label for r in rows], np.int64))
+        labels, blobs = zip(*rows, strict=True)
+        features = np.frombuffer(b"".join(blobs), np.float32).reshape(len(rows), -1)
+        return Memory(features, np.array(labels, np.int64))
 
     def answer(self, predictions: list[Prediction], user: str, *, final: bool = False) -> list[Personal]:
         """The answers this person gets. ``final``: the drawings are finished, so an answer they do
@@ -186,11 +194,35 @@ class Personalizer:
         memory = self.recall(user)
         out = [adapt(p, memory, self.threshold) for p in predictions]
         if final:
-            for personal in out:
-                given = personal.prediction
-                if not given.blank and not given.rejected:
-                    self.remember(user, given, given.digit, corrected=False)
+            self.accept(user, out)
         return out
+
+    def accept_later(self, user: str, answers: list[Personal]) -> None:
+        """:meth:`accept` on a background thread, in order: a reply never waits for the write."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="draw2digit-memory")
+            self._pending = self._writer.submit(self._accept_logged, user, answers)
+
+    def flush(self) -> None:
+        """Wait until every accepted answer handed to :meth:`accept_later` is written."""
+        with self._lock:
+            pending = self._pending
+        if pending is not None:
+            pending.result()
+
+    def _accept_logged(self, user: str, answers: list[Personal]) -> None:
+        try:
+            self.accept(user, answers)
+        except Exception:  # a lost write of an accepted answer costs a little learning, never a request
+            log.warning("an accepted answer was not remembered", exc_info=True)
+
+    def accept(self, user: str, answers: list[Personal]) -> None:
+        """Remember the answers this person got for finished drawings (a server does it after replying)."""
+        for personal in answers:
+            given = personal.prediction
+            if not given.blank and not given.rejected:
+                self.remember(user, given, given.digit, corrected=False)
 
     def remember(
         self, user: str, prediction: Prediction, label: int | None, *, corrected: bool = True

@@ -210,16 +210,19 @@ def predict():
         results = [n.to_dict() for n in _each(req, predictor.predict_number)]
     else:
         predictions = predictor.predict_preprocessed(_each(req, preprocess))
-        answers = _personal(predictions, req) if req.user else predictions
+        answers = _personal(predictions, req.user) if req.user else predictions
         results = [_as_json(p, req) for p in answers]
     count_predictions(results, time.perf_counter() - started)
-    return jsonify(predictions=results) if req.batch else jsonify(results[0])
+    response = jsonify(predictions=results) if req.batch else jsonify(results[0])
+    if req.user and req.final and req.mode == "digit":  # remembered after the reply, off its path
+        get_personalizer().accept_later(req.user, answers)
+    return response
 
 
-def _personal(predictions: list[Prediction], req: DrawingRequest) -> list[Prediction] | list[Personal]:
+def _personal(predictions: list[Prediction], user: str) -> list[Personal]:
     """What this user taught applied; the model alone when the database cannot be reached."""
     try:
-        return get_personalizer().answer(predictions, req.user, final=req.final)
+        return get_personalizer().answer(predictions, user)
     except StoreUnavailable:
         current_app.logger.warning("corrections database unavailable: answering without personal memory")
         return [Personal(p, p, False) for p in predictions]

@@ -92,7 +92,7 @@ def spec(max_batch: int = 32) -> dict:
                                     "properties": {
                                         "image": {"type": "string", "format": "binary"},
                                         "user": user,
-                                        "final": final,
+                                        "final": {"type": "string", "enum": ["true", "false"]},
                                     },
                                 }
                             },

@@ -21,6 +21,8 @@ from draw2digit.personal import (
 )
 from draw2digit.training.synthetic import digit_drawing, non_digit_drawings
 from draw2digit_app import create_app
+from draw2digit_app.resources import PERSONAL
+from tests.conftest import MODELS
 
 
 def b64(image) -> str:
@@ -38,6 +40,7 @@ OTHERS = {d: b64(digit_drawing(d)) for d in range(10) if d != 3}
 def predict(client, image: str, user: str | None = None, **extra) -> dict:
     body = {"image": image, **({"user": user} if user else {}), **extra}
     r = client.post("/predict", json=body)
+    client.application.extensions[PERSONAL].flush()  # accepted answers are written after the reply
     assert r.status_code == 200, r.get_json()
     return r.get_json()
 
@@ -216,3 +219,20 @@ def test_the_pad_remembers_a_finished_answer_when_it_is_cleared(predictor, tmp_p
     assert len(personal.recall(pad.user)) == 0, "still being drawn"
     pad.clear()
     assert personal.recall(pad.user).labels.tolist() == [1]
+
+
+@pytest.mark.slow
+def test_evaluate_personal_runs_a_writer_through_the_server(capsys, pen_digits, mnist_dir):
+    from draw2digit.cli import main
+
+    assert main(["evaluate", "--personal", "--writers", "14"]) == 2
+    assert "add --pen" in capsys.readouterr().err
+    assert (
+        main(["evaluate", "--model", str(MODELS / "heldout-twin"), "--pen", "--personal", "--writers", "14"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.split()[:2] == ["14", "250"])
+    alone, adapted, corrections = float(row[2].rstrip("%")), float(row[3].rstrip("%")), int(row[4])
+    assert corrections > 0 and adapted > alone, "this writer's misreads are learned from"
+    assert "accuracy after this many corrections of the same digit" in out and "harm:" in out

@@ -208,6 +208,13 @@ def test_voila_corrections(browser, voila_app, voila_store):
     page.wait_for_timeout(800)
     assert store.count() == before + 1, "a double click saves once"
     expect(seven).to_have_class(re.compile("mod-primary"))
+    # the pad learned this session's handwriting at once, and forgets it on request
+    expect(page.locator(".d2d-correct-status")).to_contain_text("Learned: your 7")
+    expect(page.locator(".d2d-digit")).to_have_text("7", timeout=20_000)
+    expect(page.locator(".d2d-confidence")).to_contain_text("the model alone says 1")
+    page.locator(".d2d-forget").click()
+    expect(page.locator(".d2d-digit")).to_have_text("1", timeout=20_000)
+    expect(page.get_by_text("Forgotten: answers come from the model alone.")).to_be_visible()
     draw_with_mouse(page, PAD, [[(0.5, 0.95), (0.52, 0.95)]])
     expect(page.locator(".d2d-correct-status")).to_have_text("", timeout=20_000)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from draw2digit.training import pendigits
 from draw2digit.training.evaluate import pen_drawings
+from draw2digit_app.resources import PERSONAL
 
 #: the learning curve: accuracy on drawings of a digit its writer had corrected this many times before
 CURVE = ((0, 0, "0"), (1, 1, "1"), (2, 4, "2-4"), (5, 9, "5-9"), (10, None, "10+"))
@@ -182,6 +183,7 @@ def _one_writer(client, digits, writer: int, seed: int, share: float) -> WriterR
 
 def _post(client, path: str, body: dict) -> dict:
     response = client.post(path, json=body)
+    client.application.extensions[PERSONAL].flush()  # what a person takes seconds for: the answer is kept
     if response.status_code >= 300:
         raise RuntimeError(f"{path} answered {response.status_code}: {response.get_json()}")
     return response.get_json()
