@@ -72,15 +72,15 @@ def fit_strokes(
 
 
 def percent(p: float) -> str:
-    """A probability as the fronts print it, with one rule for every number on screen.
+    """A probability as both fronts print it: one rule for every percentage on screen.
 
-    One decimal, but never "100.0" for less than certain nor "0.0" for more than
-    nothing: those read as ">99.9" and "<0.1". The page's ``percent`` in
-    ``app.js`` follows the same rule.
+    One decimal and a spaced "%", but never "100.0 %" for less than certain nor
+    "0.0 %" for more than nothing: those read as ">99.9 %" and "<0.1 %". The page's
+    ``percent`` in ``app.js`` follows the same rule (a browser test compares them).
     """
     value = 100 * float(p)
     if 99.95 <= value < 100:
-        return ">99.9"
+        return ">99.9 %"
     if 0 < value < 0.05:
-        return "<0.1"
-    return f"{value:.1f}"
+        return "<0.1 %"
+    return f"{value:.1f} %"

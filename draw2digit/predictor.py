@@ -61,6 +61,7 @@ class DigitInNumber:
     probabilities: tuple[float, ...]
     position: int  # from the left, 0-based
     piece: Preprocessed = field(repr=False)
+    rejected: bool = False  # the piece does not look like a digit (the "not a digit" rule, as for one digit)
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -78,6 +79,7 @@ class DigitInNumber:
             "confidence": round(float(self.confidence), 6),
             "probabilities": [round(float(p), 6) for p in self.probabilities],
             "box": list(self.box),
+            "rejected": self.rejected,
         }
 
 
@@ -90,8 +92,18 @@ class NumberPrediction:
     def blank(self) -> bool:
         return not self.digits
 
+    @property
+    def rejected(self) -> bool:
+        """Drawn, but no piece looks like a digit: not a number at all."""
+        return bool(self.digits) and all(d.rejected for d in self.digits)
+
     def to_dict(self) -> dict:
-        return {"number": self.number, "digits": [d.to_dict() for d in self.digits], "blank": self.blank}
+        return {
+            "number": self.number,
+            "digits": [d.to_dict() for d in self.digits],
+            "blank": self.blank,
+            "rejected": self.rejected,
+        }
 
 
 class _LiteRTRunner:
@@ -208,7 +220,7 @@ class Predictor:
         parts = split_digits(source, confidence=confidence)
         preds = self.predict_preprocessed(parts)
         digits = tuple(  # inside a number every piece is read as its likeliest digit
-            DigitInNumber(int(np.argmax(p.probabilities)), p.confidence, p.probabilities, i, part)
+            DigitInNumber(int(np.argmax(p.probabilities)), p.confidence, p.probabilities, i, part, p.rejected)
             for i, (p, part) in enumerate(zip(preds, parts, strict=True))
         )
         return NumberPrediction("".join(str(d.digit) for d in digits), digits)

@@ -516,7 +516,7 @@ class DrawingPad(widgets.HBox):
         options = (
             []
             if n is None
-            else [(f"{d.digit} · {percent(d.confidence)} %", i) for i, d in enumerate(n.digits)]
+            else [(f"{_read(d)} · {percent(d.confidence)}", i) for i, d in enumerate(n.digits)]
         )
         if list(self.pieces.options) != options:
             self.piece = None
@@ -527,10 +527,17 @@ class DrawingPad(widgets.HBox):
         self.why.layout.display = "none"
         if number_mode and self.number is not None and not self.number.blank:
             n = self.number
-            self.digit.value = n.number
+            self.digit.value = "?" if n.rejected else "".join(_read(d) for d in n.digits)
             least = min(d.confidence for d in n.digits)
-            self.confidence.value = f"{len(n.digits)} digit(s), least sure {percent(least)} %"
-            self.bars.value = " ".join(f"<b>{d.digit}</b> {percent(d.confidence)}%" for d in n.digits)
+            odd = [str(d.position + 1) for d in n.digits if d.rejected]
+            self.confidence.value = (
+                "That doesn&#39;t look like a number: no digit in it."
+                if n.rejected
+                else f"Digit {' and '.join(odd)} doesn&#39;t look like a digit."
+                if odd
+                else f"{len(n.digits)} digit{'s' if len(n.digits) > 1 else ''}, least sure {percent(least)}"
+            )
+            self.bars.value = " ".join(f"<b>{_read(d)}</b> {percent(d.confidence)}" for d in n.digits)
             self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
             self.preview.layout.height = "auto"
             self.preview.value = png(np.hstack([d.image for d in n.digits]), scale=4)
@@ -560,7 +567,7 @@ class DrawingPad(widgets.HBox):
             probs, top = list(p.probabilities), -1
         else:
             self.digit.value = str(p.digit)
-            self.confidence.value = f"{percent(p.confidence)} % confident"
+            self.confidence.value = f"{percent(p.confidence)} confident"
             probs, top = list(p.probabilities), p.digit
         if p is not None and self.answer is not None and self.answer.taught:
             self.confidence.value += f'<br><span class="d2d-taught">{html.escape(self.answer.note)}</span>'
@@ -583,5 +590,10 @@ class DrawingPad(widgets.HBox):
             '<span class="d2d-caption">Yellow pixels hold the answer '
             f"{best} up most, red ones less, grey ones not at all (each part painted over in turn). "
             f"Next most likely: {nxt}, "
-            f"{percent(p.probabilities[nxt])} %.</span>"
+            f"{percent(p.probabilities[nxt])}.</span>"
         )
+
+
+def _read(d) -> str:
+    """A digit of a number as shown: "?" where the piece does not look like a digit."""
+    return "?" if d.rejected else str(d.digit)

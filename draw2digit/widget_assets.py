@@ -98,7 +98,7 @@ def bars_html(probs: list[float], top: int) -> str:
         cls = "row top" if d == top else "row"
         rows.append(
             f'<div class="{cls}"><span>{d}</span><span class="track"><div class="fill" '
-            f'style="width:{100 * v:.1f}%"></div></span><span>{percent(v)}%</span></div>'
+            f'style="width:{100 * v:.1f}%"></div></span><span>{percent(v)}</span></div>'
         )
     return '<div class="d2d-bars">' + "".join(rows) + "</div>"
 

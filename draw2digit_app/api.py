@@ -212,6 +212,10 @@ def predict():
         predictions = predictor.predict_preprocessed(_each(req, preprocess))
         answers = _personal(predictions, req.user) if req.user else predictions
         results = [_as_json(p, req) for p in answers]
+        if req.final and not req.batch and not predictions[0].blank:  # finished: is it several digits?
+            number = predictor.predict_number(req.sources[0])
+            if len(number.digits) > 1 and not any(d.rejected for d in number.digits):
+                results[0]["looks_like_number"] = number.number
     count_predictions(results, time.perf_counter() - started)
     response = jsonify(predictions=results) if req.batch else jsonify(results[0])
     if req.user and req.final and req.mode == "digit":  # remembered after the reply, off its path
@@ -252,7 +256,8 @@ def _piece(source: bytes, position: int) -> tuple[DigitInNumber, int]:
     number = get_predictor().predict_number(source)
     if position >= len(number.digits):
         found = len(number.digits)
-        abort(400, f"'position' {position} is past the last digit: the drawing has {found} digit(s)")
+        digits = "1 digit" if found == 1 else f"{found} digits"
+        abort(400, f"'position' {position} is past the last digit: the drawing has {digits}")
     d = number.digits[position]
     return d, d.digit
 

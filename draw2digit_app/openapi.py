@@ -358,6 +358,12 @@ def spec(max_batch: int = 32) -> dict:
                             "description": "when personalized: the model's own answer (null: not a digit)",
                         },
                         "note": {"type": "string", "description": "when personalized: the sentence to show"},
+                        "looks_like_number": {
+                            "type": "string",
+                            "pattern": "^[0-9]+$",
+                            "description": "with final: the drawing holds several digits side by side "
+                            "(what mode=number reads)",
+                        },
                     },
                 },
                 "NumberPrediction": {
@@ -366,6 +372,10 @@ def spec(max_batch: int = 32) -> dict:
                     "properties": {
                         "number": {"type": "string", "pattern": "^[0-9]*$"},
                         "blank": {"type": "boolean"},
+                        "rejected": {
+                            "type": "boolean",
+                            "description": "drawn, but no piece looks like a digit",
+                        },
                         "digits": {"type": "array", "items": {"$ref": "#/components/schemas/DigitInNumber"}},
                     },
                 },
@@ -387,6 +397,10 @@ def spec(max_batch: int = 32) -> dict:
                             "minItems": 4,
                             "maxItems": 4,
                             "description": "left, top, right, bottom in the image's pixels",
+                        },
+                        "rejected": {
+                            "type": "boolean",
+                            "description": "the piece does not look like a digit (its top digit is given)",
                         },
                     },
                 },

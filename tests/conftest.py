@@ -164,6 +164,26 @@ def browser():
         browser.close()
 
 
+@pytest.fixture
+def open_page(browser, live_server):
+    """A fresh context per call, with JavaScript errors failing the test."""
+    contexts, errors = [], []
+
+    def open_(**options):
+        context = browser.new_context(**(options or {"viewport": {"width": 1280, "height": 900}}))
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(live_server.url + "/")
+        page.wait_for_selector("[data-testid=draw-canvas]")
+        return page
+
+    yield open_
+    for c in contexts:
+        c.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
 def _postgres_bindir() -> Path | None:
     """Debian keeps the server's programs in /usr/lib/postgresql/<version>/bin."""
     import shutil

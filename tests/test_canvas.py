@@ -23,7 +23,14 @@ def test_fit_strokes_keeps_every_point_on_the_new_pad():
 
 @pytest.mark.parametrize(
     "p, text",
-    [(1.0, "100.0"), (0.99962, ">99.9"), (0.9994, "99.9"), (0.5, "50.0"), (0.0004, "<0.1"), (0.0, "0.0")],
+    [
+        (1.0, "100.0 %"),
+        (0.99962, ">99.9 %"),
+        (0.9994, "99.9 %"),
+        (0.5, "50.0 %"),
+        (0.0004, "<0.1 %"),
+        (0.0, "0.0 %"),
+    ],
 )
 def test_one_rounding_rule(p, text):
     assert percent(p) == text

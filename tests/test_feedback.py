@@ -63,7 +63,7 @@ def test_api_feedback_for_one_digit_of_a_number(client, store, predictor):
     first, second = store.records()
     assert first["drawing"] == second["drawing"], "two digits of one drawing are grouped"
     r = client.post("/feedback", json={"image": image, "label": 3, "position": 3})
-    assert r.status_code == 400 and "3 digit(s)" in r.get_json()["error"]
+    assert r.status_code == 400 and "the drawing has 3 digits" in r.get_json()["error"]
     r = client.post("/feedback", json={"image": image, "label": 3, "position": -1})
     assert r.status_code == 400 and "position" in r.get_json()["error"]
 

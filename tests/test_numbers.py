@@ -67,7 +67,7 @@ def test_blank_number(predictor):
     assert (
         result.number == ""
         and result.blank
-        and result.to_dict() == {"number": "", "digits": [], "blank": True}
+        and result.to_dict() == {"number": "", "digits": [], "blank": True, "rejected": False}
     )
 
 
@@ -232,3 +232,52 @@ def ndimage_count(image) -> int:
     from draw2digit.preprocess import ink_map
 
     return ndimage.label(ink_map(image) > 0.2, structure=np.ones((3, 3)))[1]
+
+
+def smiley() -> Image.Image:
+    from PIL import ImageDraw
+
+    image = Image.new("RGBA", (560, 280))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((150, 60, 180, 90), fill="black")
+    draw.ellipse((380, 60, 410, 90), fill="black")
+    draw.arc((140, 80, 420, 240), 20, 160, fill="black", width=18)
+    return image
+
+
+def two_a_five() -> Image.Image:
+    w, h = 616, 280
+    strokes = place_strokes(DIGIT_STROKES[2], (w, h), (0.05, 0.1, 0.3, 0.9))
+    strokes += place_strokes(DIGIT_STROKES[5], (w, h), (0.69, 0.1, 0.94, 0.9))
+    strokes += [
+        [(0.37 * w, 0.9 * h), (0.47 * w, 0.1 * h), (0.57 * w, 0.9 * h)],
+        [(0.41 * w, 0.6 * h), (0.53 * w, 0.6 * h)],
+    ]
+    return render_strokes(strokes, (w, h), 16)
+
+
+def _number(client, image) -> dict:
+    r = client.post("/predict", json={"image": base64.b64encode(to_png(image)).decode(), "mode": "number"})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+def test_a_number_says_which_piece_is_not_a_digit(client):
+    face = _number(client, smiley())
+    assert face["rejected"] is True and all(d["rejected"] for d in face["digits"]), "no digit at all"
+    mixed = _number(client, two_a_five())
+    assert [d["rejected"] for d in mixed["digits"]] == [False, True, False] and mixed["rejected"] is False
+    assert [mixed["digits"][i]["digit"] for i in (0, 2)] == [2, 5]
+    plain = _number(client, number_drawing("427"))
+    assert plain["number"] == "427" and not any(d["rejected"] for d in plain["digits"])
+
+
+def test_a_finished_drawing_of_two_digits_in_digit_mode_suggests_a_number(client):
+    image = base64.b64encode(to_png(number_drawing("71"))).decode()
+    r = client.post("/predict", json={"image": image, "final": True}).get_json()
+    assert r["looks_like_number"] == "71"
+    assert "looks_like_number" not in client.post("/predict", json={"image": image}).get_json(), (
+        "only when final"
+    )
+    one = base64.b64encode(to_png(number_drawing("7"))).decode()
+    assert "looks_like_number" not in client.post("/predict", json={"image": one, "final": True}).get_json()

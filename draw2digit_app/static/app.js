@@ -43,6 +43,13 @@
   const numberHint = $("number-hint");
 
   const LIVE_INTERVAL_MS = 200; // while drawing, ask at most this often
+  const TAGLINES = {
+    digit: "Draw a digit from 0 to 9. A convolutional network trained on MNIST reads it as you draw.",
+    number: "Write a number, digits side by side. The network reads each digit as you write.",
+  };
+  const announceEl = $("announce");
+  const suggestEl = $("number-suggest");
+  let announced = -1; // the drawing version whose settled answer was announced
   const SETTLE_MS = 700; // after the pen lifts, this long without a new stroke makes the drawing finished
   const taughtEl = $("taught");
   const forgetBtn = $("forget");
@@ -122,11 +129,12 @@
 
   // One rule for every percentage on screen (draw2digit.canvas.percent): one decimal,
   // never "100.0" for less than certain nor "0.0" for more than nothing.
+  // one rule for every percentage on screen, as draw2digit.canvas.percent
   function percent(p) {
     const v = 100 * p;
-    if (v >= 99.95 && v < 100) return ">99.9";
-    if (v > 0 && v < 0.05) return "<0.1";
-    return v.toFixed(1);
+    if (v >= 99.95 && v < 100) return ">99.9 %";
+    if (v > 0 && v < 0.05) return "<0.1 %";
+    return `${v.toFixed(1)} %`;
   }
 
   // ---- canvas sized for the screen's pixel density, so strokes stay crisp; strokes follow a new size
@@ -183,9 +191,15 @@
     if (current) drawStroke(current);
     const empty = history.present.length === 0 && !current;
     hint.classList.toggle("hidden", !empty);
+    const focused = document.activeElement;
     undoBtn.disabled = history.past.length === 0;
     redoBtn.disabled = history.future.length === 0;
     clearBtn.disabled = empty;
+    // a button that just disabled itself would drop the keyboard focus to <body>: keep it nearby
+    if (focused && focused.disabled) {
+      const next = [redoBtn, undoBtn].find((b) => b !== focused && !b.disabled);
+      (focused === clearBtn || !next ? pad : next).focus();
+    }
   }
 
   // What the server reads: the strokes drawn again at one pixel per CSS pixel, not the screen's bitmap, so a
@@ -268,6 +282,7 @@
     input.addEventListener("change", () => {
       mode = input.value;
       document.body.classList.toggle("number-mode", mode === "number");
+      $("tagline").textContent = TAGLINES[mode];
       pad.setAttribute("aria-label", `Drawing area: draw ${mode === "number" ? "a number" : "one digit"}`);
       resize();
       version++;
@@ -280,7 +295,10 @@
     // progress at once, even when the answer to an earlier request is still on its way
     const asked = explain.checked && mode === "digit" && !isEmpty();
     whyStatus.hidden = !asked;
-    if (asked) whyCard.hidden = false;
+    if (asked) {
+      whyCard.hidden = false;
+      whyCard.scrollIntoView({ block: "nearest", behavior: "smooth" }); // below the fold on most screens
+    }
     requestPrediction();
   });
 
@@ -366,8 +384,9 @@
       }
       if (seq >= shownSeq && seq === requestSeq) {
         shownSeq = seq;
-        if ("number" in body) showNumber(body);
-        else showResult(body);
+        const verdict = final && finalFor === version && !current; // settled: the pen is up, the drawing kept
+        if ("number" in body) showNumber(body, verdict);
+        else showResult(body, verdict);
       }
     } catch (err) {
       if (seq === requestSeq) showError(err);
@@ -394,6 +413,7 @@
     digitEl.textContent = "";
     confEl.textContent = "";
     taughtEl.hidden = true;
+    suggestEl.hidden = true;
     promptEl.textContent = mode === "number" && message.startsWith("Draw") ? "Write a number: digits side by side." : message;
     promptEl.hidden = false;
     miniAnswer.textContent = "";
@@ -410,7 +430,14 @@
     return best;
   }
 
-  function showResult(r) {
+  // Said once per drawing, when its answer settles: a screen reader hears the verdict, not every stroke.
+  function announce(text) {
+    if (announced === version) return;
+    announced = version;
+    announceEl.textContent = text;
+  }
+
+  function showResult(r, verdict = true) {
     errorEl.hidden = true;
     octx.clearRect(0, 0, overlay.width, overlay.height);
     numberList.hidden = true;
@@ -424,26 +451,37 @@
     const probs = r.probabilities;
     const best = probs.indexOf(Math.max(...probs));
     const next = runnerUp(probs, best);
-    if (r.rejected) {
+    digitEl.classList.toggle("live", !verdict);
+    if (r.rejected && verdict) {
       // drawn, but not like a digit: say so instead of guessing; the bars still show the model's view
       digitEl.textContent = "?";
       promptEl.textContent = "That doesn't look like a digit.";
       promptEl.hidden = false;
       confEl.textContent = r.reason ? `(${r.reason})` : "";
       miniAnswer.textContent = "? not a digit";
+      announce(`Not a digit: ${r.reason || "it does not look like one"}.`);
     } else {
+      // while the pen is still at work, the likeliest digit shows quietly: no verdict yet
+      const shownDigit = r.rejected ? best : r.digit;
+      const sure = r.rejected ? probs[best] : r.confidence;
       promptEl.hidden = true;
-      digitEl.textContent = String(r.digit);
-      confEl.textContent = `${percent(r.confidence)} % confident`;
+      digitEl.textContent = String(shownDigit);
+      confEl.textContent = `${percent(sure)} confident`;
       miniAnswer.innerHTML = "";
       const b = document.createElement("b");
-      b.textContent = String(r.digit);
-      miniAnswer.append(b, ` ${percent(r.confidence)} % · next ${next}: ${percent(probs[next])} %`);
+      b.textContent = String(shownDigit);
+      miniAnswer.append(b, ` ${percent(sure)} · next ${next}: ${percent(probs[next])}`);
+      if (verdict) announce(`Reads ${r.digit}, ${percent(r.confidence)} confident.${r.note ? " " + r.note : ""}`);
     }
     showTaught(r);
-    setBars(probs, top);
+    suggestEl.hidden = !(verdict && r.looks_like_number);
+    if (verdict && r.looks_like_number) {
+      $("number-suggest-text").textContent = `This looks like several digits side by side (${r.looks_like_number}).`;
+    }
+    setBars(probs, r.rejected && !verdict ? best : top);
     if (r.input) drawImage(preview, r.input);
-    showCorrection(r.rejected || r.confidence < UNSURE);
+    if (verdict) showCorrection(r.rejected || r.confidence < UNSURE);
+    else if (!userOpened) correctBox.hidden = true; // the panel comes with the verdict
     showWhy(r, best, next);
   }
 
@@ -452,6 +490,11 @@
     if (!r.personalized) return;
     taughtEl.textContent = r.note; // worded by the library, as in the notebook pad
   }
+
+  $("read-as-number").addEventListener("click", () => {
+    $("mode-number").click();
+    $("mode-number").focus();
+  });
 
   forgetBtn.addEventListener("click", async () => {
     forgetBtn.disabled = true;
@@ -490,10 +533,10 @@
     if (r.input) drawImage(whyInput, r.input);
     whyCaption.textContent =
       `Yellow pixels hold the answer ${best} up most, red ones less, grey ones not at all ` +
-      `(each part painted over in turn). Next most likely: ${next}, ${percent(r.probabilities[next])} %.`;
+      `(each part painted over in turn). Next most likely: ${next}, ${percent(r.probabilities[next])}.`;
   }
 
-  function showNumber(r) {
+  function showNumber(r, verdict = true) {
     errorEl.hidden = true;
     whyCard.hidden = true;
     if (r.blank) {
@@ -501,11 +544,28 @@
       return;
     }
     shown = { kind: "number", body: r, version };
-    promptEl.hidden = true;
-    digitEl.textContent = r.number;
+    suggestEl.hidden = true;
+    taughtEl.hidden = true;
+    digitEl.classList.toggle("live", !verdict);
+    const odd = verdict ? r.digits.map((d, i) => (d.rejected ? i : -1)).filter((i) => i >= 0) : [];
+    const read = r.digits.map((d, i) => (odd.includes(i) ? "?" : String(d.digit))).join("");
     const least = Math.min(...r.digits.map((d) => d.confidence));
-    confEl.textContent = `${r.digits.length} digit${r.digits.length > 1 ? "s" : ""}, least sure ${percent(least)} %`;
-    miniAnswer.textContent = `${r.number} · least sure ${percent(least)} %`;
+    if (verdict && r.rejected) {
+      // drawn, but not one piece looks like a digit
+      digitEl.textContent = "?";
+      promptEl.textContent = "That doesn't look like a number: no digit in it.";
+      promptEl.hidden = false;
+      confEl.textContent = "";
+      miniAnswer.textContent = "? no digit";
+      announce("Not a number: no digit in it.");
+    } else {
+      promptEl.hidden = true;
+      digitEl.textContent = read;
+      confEl.textContent = odd.length
+        ? `Digit ${odd.map((i) => i + 1).join(" and ")} ${odd.length > 1 ? "don't" : "doesn't"} look like a digit.`
+        : `${r.digits.length} digit${r.digits.length > 1 ? "s" : ""}, least sure ${percent(least)}`;
+      miniAnswer.textContent = `${read} · least sure ${percent(least)}`;
+    }
     digitDetails.hidden = true;
     numberList.replaceChildren(
       ...r.digits.map((d, i) => {
@@ -515,10 +575,11 @@
         button.dataset.position = String(i);
         button.dataset.testid = `number-digit-${i}`;
         button.setAttribute("aria-pressed", "false");
-        button.setAttribute("aria-label", `digit ${i + 1} of ${r.digits.length}: ${d.digit}, ${percent(d.confidence)} %; choose to correct it`);
+        button.setAttribute("aria-label", `digit ${i + 1} of ${r.digits.length}: ${d.digit}, ${percent(d.confidence)}; choose to correct it`);
         const b = document.createElement("b");
-        b.textContent = String(d.digit);
-        button.append(b, `${percent(d.confidence)} %`);
+        b.textContent = odd.includes(i) ? "?" : String(d.digit);
+        if (odd.includes(i)) button.classList.add("odd");
+        button.append(b, percent(d.confidence));
         button.addEventListener("click", () => choosePiece(i));
         li.append(button);
         return li;
@@ -526,13 +587,20 @@
     );
     numberList.hidden = false;
     drawBoxes(r.digits, -1);
+    if (!verdict) {
+      if (selectedPiece < 0) correctBox.hidden = true;
+      return;
+    }
+    if (!r.rejected) announce(`Reads ${read}, ${r.digits.length} digits.`);
     correctBox.hidden = false;
     notRight.hidden = true;
     numberHint.hidden = false;
     // A digit chosen for correction stays chosen when a later answer to the same drawing arrives
     // (the answer to the last stroke's end can land after the click); any new stroke resets it.
     if (selectedPiece >= 0 && selectedPiece < r.digits.length) {
-      choosePiece(selectedPiece);
+      choosePiece(selectedPiece, false);
+    } else if (odd.length && !r.rejected) {
+      choosePiece(odd[0], false); // the piece that is not a digit: what is it?
     } else {
       setPanel(false);
       selectedPiece = -1;
@@ -602,7 +670,7 @@
     setPanel(userOpened);
   });
 
-  function choosePiece(i) {
+  function choosePiece(i, focus = true) {
     if (!shown || shown.kind !== "number") return;
     selectedPiece = i;
     numberList.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.position) === i)));
@@ -614,7 +682,7 @@
     });
     correctStatus.textContent = saved.has(i) ? `Digit ${i + 1} is already saved.` : "";
     setPanel(true);
-    correctButtons[0].focus();
+    if (focus) correctButtons[0].focus();
   }
 
   correctButtons.forEach((button) =>
@@ -687,9 +755,9 @@
     bars.forEach((li, d) => {
       const p = probs[d] || 0;
       li.querySelector(".bar-fill").style.width = `${(100 * p).toFixed(1)}%`;
-      li.querySelector(".bar-value").textContent = `${percent(p)}%`;
+      li.querySelector(".bar-value").textContent = percent(p);
       li.classList.toggle("top", d === top);
-      li.setAttribute("aria-label", `${d}: ${percent(p)} percent`);
+      li.setAttribute("aria-label", `${d}: ${percent(p)}`);
     });
   }
 
