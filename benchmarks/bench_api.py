@@ -6,9 +6,9 @@ Both servers get the same real drawings (the digit templates at several pen
 widths and MNIST test digits re-drawn on a 280x280 canvas), first one request at
 a time (p50/p99 latency), then from 8 concurrent clients (throughput). Prints
 both, the ratios, and how many drawings each server read correctly. Draw2Digit
-is measured once more with a user whose memory is full (every drawing sent as
-finished, so each request also writes what it answered): the cost of learning
-each person's handwriting.
+is measured once more with a user whose memory is full (200 finished drawings
+sent first), each request paired with the same one without a user: the cost of
+learning each person's handwriting.
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ def concurrent(port: int, items, seconds: float, workers: int = 8) -> float:
     return sum(done) / (time.monotonic() - started)
 
 
-def with_user(items, user: str) -> list[tuple[bytes, int]]:
-    """The same requests from one user, each drawing finished (remembered unless corrected)."""
-    return [(json.dumps({**json.loads(body), "user": user, "final": True}).encode(), d) for body, d in items]
+def with_user(items, user: str, final: bool = False) -> list[tuple[bytes, int]]:
+    """The same requests from one user; ``final``: each drawing finished (remembered unless corrected)."""
+    return [(json.dumps({**json.loads(body), "user": user, "final": final}).encode(), d) for body, d in items]
 
 
 def paired(port: int, items, mine, runs: int, pause: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
@@ -179,10 +179,10 @@ def main() -> int:
             ms, accuracy = sequential(port, items, args.runs)
             throughput = concurrent(port, items, args.seconds)
             if personal is None:  # ours: as one user whose memory fills up first, paired with no user
-                mine = with_user(items, str(uuid.uuid4()))
-                for body, _ in mine:
+                user = str(uuid.uuid4())
+                for body, _ in with_user(items, user, final=True):  # fills the memory: 200 accepted answers
                     Client(port).predict(body)
-                personal = paired(port, items, mine, args.runs)
+                personal = paired(port, items, with_user(items, user), args.runs)
         finally:
             proc.terminate()
             proc.wait(timeout=20)

@@ -75,6 +75,7 @@ class FeedbackStore:
         self.url = db.url_for(target) if target else default_url()
         self._engine: sa.Engine | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()  # each thread's connection for fetch()
         self._client_key = client_key or os.environ.get(ENV_CLIENT_KEY) or None
 
     @property
@@ -116,14 +117,38 @@ class FeedbackStore:
                 raise
             raise StoreUnavailable(f"the corrections database is unavailable ({_reason(exc)})") from exc
 
-    @contextmanager
-    def reading(self):
-        """A connection for one read on the request path: no transaction to commit, so it is cheaper."""
-        try:
-            with self.engine().connect() as conn:
-                yield conn
-        except sa.exc.DBAPIError as exc:
-            raise StoreUnavailable(f"the corrections database is unavailable ({_reason(exc)})") from exc
+    def fetch(self, sql: str, params: tuple) -> list[tuple]:
+        """Rows of one plain query (``?`` placeholders) on this thread's own connection.
+
+        For the one read on a request's path that must be cheap: without SQLAlchemy's
+        per-statement work it costs a fraction of a millisecond less, which a person
+        waiting for an answer notices. A broken connection is replaced once.
+        """
+        engine = self.engine()
+        if engine.dialect.paramstyle in ("format", "pyformat"):
+            sql = sql.replace("?", "%s")
+        for attempt in (1, 2):
+            conn = getattr(self._local, "conn", None)
+            try:
+                if conn is None:
+                    conn = self._local.conn = engine.raw_connection()
+                cursor = conn.cursor()
+                try:
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
+                conn.rollback()  # no transaction left open: the next read sees every commit since
+                return rows
+            except (sa.exc.DBAPIError, engine.dialect.dbapi.Error) as exc:
+                self._local.conn = None
+                if conn is not None:
+                    conn.invalidate()
+                if attempt == 2:
+                    raise StoreUnavailable(
+                        f"the corrections database is unavailable ({_reason(exc)})"
+                    ) from exc
+        raise AssertionError("unreachable")
 
     def add(
         self,

@@ -174,18 +174,15 @@ class Personalizer:
 
     def recall(self, user: str) -> Memory:
         """What this person taught, newest first (one query)."""
-        t = db.memories
-        query = (
-            sa.select(t.c.label, t.c.features)
-            .where(t.c.user_id == user, t.c.model == self.model)
-            .order_by(t.c.created.desc())
+        rows = self.store.fetch(
+            "SELECT label, features FROM memories WHERE user_id = ? AND model = ? "
+            "ORDER BY created DESC LIMIT ?",
+            (user, self.model, 2 * self.size),
         )
-        with self.store.reading() as conn:
-            rows = conn.execute(query.limit(2 * self.size)).all()
         if not rows:
             return Memory.empty()
         labels, blobs = zip(*rows, strict=True)
-        features = np.frombuffer(b"".join(blobs), np.float32).reshape(len(rows), -1)
+        features = np.frombuffer(b"".join(bytes(b) for b in blobs), np.float32).reshape(len(rows), -1)
         return Memory(features, np.array(labels, np.int64))
 
     def answer(self, predictions: list[Prediction], user: str, *, final: bool = False) -> list[Personal]:

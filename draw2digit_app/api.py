@@ -209,10 +209,11 @@ def predict():
     if req.mode == "number":
         results = [n.to_dict() for n in _each(req, predictor.predict_number)]
     else:
-        predictions = predictor.predict_preprocessed(_each(req, preprocess))
+        items = _each(req, preprocess)
+        predictions = predictor.predict_preprocessed(items)
         answers = _personal(predictions, req.user) if req.user else predictions
         results = [_as_json(p, req) for p in answers]
-        if req.final and not req.batch and not predictions[0].blank:  # finished: is it several digits?
+        if req.final and not req.batch and _wide(items[0]):  # finished, and wide: is it several digits?
             number = predictor.predict_number(req.sources[0])
             if len(number.digits) > 1 and not any(d.rejected for d in number.digits):
                 results[0]["looks_like_number"] = number.number
@@ -221,6 +222,14 @@ def predict():
     if req.user and req.final and req.mode == "digit":  # remembered after the reply, off its path
         get_personalizer().accept_later(req.user, answers)
     return response
+
+
+def _wide(item) -> bool:
+    """Ink about as wide as tall: one digit seldom is, two side by side are (the reader is not free)."""
+    if item.blank or item.box is None:
+        return False
+    left, top, right, bottom = item.box
+    return right - left > 0.9 * (bottom - top)
 
 
 def _personal(predictions: list[Prediction], user: str) -> list[Personal]:
