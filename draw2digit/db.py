@@ -28,7 +28,8 @@ corrections = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("created", sa.String(40), nullable=False),
-    sa.Column("label", sa.Integer, sa.CheckConstraint("label BETWEEN 0 AND 9"), nullable=False),
+    # 0-9, or 10: the person said it is not a digit (kept out of digit fine-tuning)
+    sa.Column("label", sa.Integer, sa.CheckConstraint("label BETWEEN 0 AND 10"), nullable=False),
     sa.Column("predicted", sa.Integer, sa.CheckConstraint("predicted IS NULL OR predicted BETWEEN 0 AND 9")),
     sa.Column("original", sa.LargeBinary, nullable=False),  # PNG, at most 560 px on a side
     sa.Column("image", sa.LargeBinary, nullable=False),  # the 28x28 model input, uint8, row-major

@@ -36,6 +36,7 @@ MAX_ROWS = 10_000  # what `draw2digit db prune` keeps by default
 MAX_PER_CLIENT = 100  # what `draw2digit finetune` takes from one client at most, by default
 UNKNOWN_CLIENT = "unknown"  # rows stored before clients were kept, and rows from the CLI
 MAX_SIDE = 560
+NOT_A_DIGIT = 10  # the label of a drawing its sender said is not a digit
 
 
 class BlankCorrectionError(PreprocessError):
@@ -153,7 +154,7 @@ class FeedbackStore:
     def add(
         self,
         source: ImageInput,
-        label: int,
+        label: int | None,
         predicted: int | None = None,
         *,
         piece: DigitInNumber | None = None,
@@ -177,7 +178,7 @@ class FeedbackStore:
     def save(
         self,
         source: ImageInput,
-        label: int,
+        label: int | None,
         predicted: int | None = None,
         *,
         piece: DigitInNumber | None = None,
@@ -193,8 +194,10 @@ class FeedbackStore:
         the same label from the same client is stored once. ``user`` is the sender's
         opaque id (:mod:`draw2digit.personal`), kept so that forgetting them removes the row.
         """
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
-            raise ValueError("label must be a digit from 0 to 9")
+        if label is None:  # "not a digit": kept out of digit fine-tuning, a non-digit for the rejection rule
+            label = NOT_A_DIGIT
+        elif isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
+            raise ValueError("label must be a digit from 0 to 9, or None for not a digit")
         if predicted is not None and (isinstance(predicted, bool) or not isinstance(predicted, int)):
             raise ValueError("predicted must be a digit from 0 to 9 or null")
         decoded = to_pil_or_array(source)
@@ -297,10 +300,26 @@ class FeedbackStore:
         out = [dict(r) for r in rows]
         for r in out:
             r["box"] = [int(v) for v in r["box"].split(",")] if r["box"] else None
+            if r["label"] == NOT_A_DIGIT:
+                r["label"] = None  # said to be not a digit
         return out
 
+    def not_digits(self) -> np.ndarray:
+        """(n, 28, 28) uint8: the drawings people said are not digits, for fitting the rejection rule."""
+        if self.path is not None and not self.path.exists():
+            return np.zeros((0, 28, 28), np.uint8)
+        t = db.corrections
+        query = sa.select(t.c.image).where(t.c.label == NOT_A_DIGIT).order_by(t.c.id)
+        with self.transaction() as conn:
+            images = conn.execute(query).scalars().all()
+        return (
+            np.stack([np.frombuffer(bytes(b), np.uint8).reshape(28, 28) for b in images])
+            if images
+            else (np.zeros((0, 28, 28), np.uint8))
+        )
+
     def load(self, max_per_client: int | None = None) -> Corrections:
-        """The stored corrections as MNIST-style arrays, oldest first.
+        """The stored digit corrections as MNIST-style arrays, oldest first ("not a digit" ones apart).
 
         ``max_per_client`` keeps only each client's newest rows up to that many, so that
         no single client makes most of a fine-tuning set.
@@ -310,7 +329,8 @@ class FeedbackStore:
             return empty
         t = db.corrections
         with self.transaction() as conn:
-            rows = conn.execute(sa.select(t.c.id, t.c.label, t.c.image, t.c.client).order_by(t.c.id)).all()
+            digits = sa.select(t.c.id, t.c.label, t.c.image, t.c.client).where(t.c.label != NOT_A_DIGIT)
+            rows = conn.execute(digits.order_by(t.c.id)).all()
         if max_per_client is not None:
             seen: dict[str | None, int] = {}
             newest_first = []

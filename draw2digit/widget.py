@@ -39,7 +39,7 @@ from draw2digit.ratelimit import (
     Limiter,
     storage_for,
 )
-from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, png
+from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, png, read_piece
 
 Point = tuple[float, float]
 Stroke = tuple[float, list[Point]]  # (pen width, points)
@@ -173,10 +173,12 @@ class DrawingPad(widgets.HBox):
         self.pieces.add_class("d2d-pieces")
         self.pieces.observe(self._piece_chosen, names="value")
         self.correct_label = widgets.HTML("It is a:")
+        # 0-9, then "Not a digit" (label None: stored as such, kept out of digit fine-tuning)
         self.correct_buttons = [widgets.Button(description=str(d)) for d in range(10)]
+        self.correct_buttons.append(widgets.Button(description="Not a digit"))
         for d, button in enumerate(self.correct_buttons):
-            button.add_class(f"d2d-correct-{d}")
-            button.on_click(lambda _, d=d: self._correct_clicked(d))
+            button.add_class(f"d2d-correct-{d}" if d < 10 else "d2d-correct-none")
+            button.on_click(lambda _, d=d: self._correct_clicked(d if d < 10 else None))
         self.correct_grid = widgets.Box(self.correct_buttons)
         self.correct_grid.add_class("d2d-correct-buttons")
         self.correct_panel = widgets.VBox([self.correct_label, self.correct_grid])
@@ -352,8 +354,8 @@ class DrawingPad(widgets.HBox):
         self._show()
         return self.prediction
 
-    def correct(self, label: int, position: int | None = None) -> int | None:
-        """Store the drawing with the digit it really is, for ``draw2digit finetune``.
+    def correct(self, label: int | None, position: int | None = None) -> int | None:
+        """Store the drawing with the digit it really is (None: not a digit), for ``draw2digit finetune``.
 
         In number mode ``position`` says which digit of the number (0 = leftmost).
         The digit the model read is not a correction: nothing is stored then.
@@ -364,14 +366,15 @@ class DrawingPad(widgets.HBox):
                 self._status("error", "Choose one of the digits found first.")
                 return None
             d = self.number.digits[position]
-            piece, predicted = d, d.digit
+            piece, predicted, said_none = d, d.digit, d.rejected
         else:
             p = self.prediction
             predicted = p.digit if p is not None and not p.rejected else None
+            said_none = p is not None and p.rejected
         key = "digit" if position is None else position
         if key in self._saved:
             return None  # a double click saves once
-        if label == predicted:
+        if said_none if label is None else label == predicted:
             self._status("ok", "That is what it read: nothing to correct. Thank you for checking.")
             return None
         wait = self._limiter.hit(self.client)
@@ -384,9 +387,10 @@ class DrawingPad(widgets.HBox):
             self._status("error", f"Not saved: {exc}")
             return None
         self._saved.add(key)
-        what = f"digit {position + 1} saved as a {label}" if position is not None else f"saved as a {label}"
+        said = "not a digit" if label is None else f"a {label}"
+        what = f"digit {position + 1} saved as {said}" if position is not None else f"saved as {said}"
         seen = self.prediction if piece is None else self.predictor.predict_preprocessed([piece.piece])[0]
-        if seen is not None and self._remember(seen, label, corrected=True):
+        if seen is not None and self._remember(seen, label, corrected=True) and label is not None:
             self._status("ok", f"Learned: your {label} ({what}): drawings like this are read as {label} now.")
             if piece is None:
                 self.update()  # the answer shown follows at once
@@ -415,9 +419,9 @@ class DrawingPad(widgets.HBox):
             self.update()
         return removed
 
-    def _correct_clicked(self, label: int) -> None:
+    def _correct_clicked(self, label: int | None) -> None:
         for d, b in enumerate(self.correct_buttons):
-            b.button_style = "primary" if d == label else ""
+            b.button_style = "primary" if d == (10 if label is None else label) else ""
         self.correct(label, self.piece if self.mode.value == "number" else None)
 
     def _piece_chosen(self, change) -> None:
@@ -516,7 +520,7 @@ class DrawingPad(widgets.HBox):
         options = (
             []
             if n is None
-            else [(f"{_read(d)} · {percent(d.confidence)}", i) for i, d in enumerate(n.digits)]
+            else [(f"{read_piece(d)} · {percent(d.confidence)}", i) for i, d in enumerate(n.digits)]
         )
         if list(self.pieces.options) != options:
             self.piece = None
@@ -527,7 +531,7 @@ class DrawingPad(widgets.HBox):
         self.why.layout.display = "none"
         if number_mode and self.number is not None and not self.number.blank:
             n = self.number
-            self.digit.value = "?" if n.rejected else "".join(_read(d) for d in n.digits)
+            self.digit.value = "?" if n.rejected else "".join(read_piece(d) for d in n.digits)
             least = min(d.confidence for d in n.digits)
             odd = [str(d.position + 1) for d in n.digits if d.rejected]
             self.confidence.value = (
@@ -537,7 +541,7 @@ class DrawingPad(widgets.HBox):
                 if odd
                 else f"{len(n.digits)} digit{'s' if len(n.digits) > 1 else ''}, least sure {percent(least)}"
             )
-            self.bars.value = " ".join(f"<b>{_read(d)}</b> {percent(d.confidence)}" for d in n.digits)
+            self.bars.value = " ".join(f"<b>{read_piece(d)}</b> {percent(d.confidence)}" for d in n.digits)
             self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
             self.preview.layout.height = "auto"
             self.preview.value = png(np.hstack([d.image for d in n.digits]), scale=4)
@@ -592,8 +596,3 @@ class DrawingPad(widgets.HBox):
             f"Next most likely: {nxt}, "
             f"{percent(p.probabilities[nxt])}.</span>"
         )
-
-
-def _read(d) -> str:
-    """A digit of a number as shown: "?" where the piece does not look like a digit."""
-    return "?" if d.rejected else str(d.digit)

@@ -34,6 +34,7 @@ _CSS = """
 .d2d-seen { align-items: center; gap: 12px; }
 .d2d-caption { color: #57606a; font-size: 13px; }
 .d2d-correct-buttons { display: grid !important; grid-template-columns: repeat(5, 44px); gap: 6px; }
+.d2d-correct-buttons button.d2d-correct-none { grid-column: span 3; width: auto !important; }
 .d2d-correct-buttons button { width: 44px !important; height: 44px !important; padding: 0 !important;
   font-size: 16px; }
 .d2d-pieces .widget-toggle-button { min-height: 44px; min-width: 56px; }
@@ -110,3 +111,8 @@ def png(image: np.ndarray, scale: int = 4) -> bytes:
         buf, "PNG"
     )
     return buf.getvalue()
+
+
+def read_piece(d) -> str:
+    """A digit of a number as shown: "?" where the piece does not look like a digit."""
+    return "?" if d.rejected else str(d.digit)

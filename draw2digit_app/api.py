@@ -40,6 +40,7 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/webp", "
 STATUS = {InvalidImageError: 400, UnsupportedImageError: 415, ImageTooLargeError: 413}
 MODES = ("digit", "number")
 MISSING_IMAGE = "missing field 'image' (a data URL or base64 string)"
+NOT_A_DIGIT = "not a digit"  # the label of a correction that says the drawing is no digit
 NOT_A_STRING = "'image' must be a string (data URL or base64)"
 
 
@@ -276,8 +277,13 @@ def feedback():
     """Store a correction: the drawing and the digit it really is."""
     req = read_drawing_request(predict=False, example='{"image": "...", "label": 3}')
     if "label" not in req.fields:
-        abort(400, "missing field 'label' (the digit the drawing really is)")
-    label = _whole_number(req.fields, "label", "a digit from 0 to 9", required=True, most=9)
+        abort(400, "missing field 'label' (the digit the drawing really is, or \"not a digit\")")
+    if req.fields.get("label") == NOT_A_DIGIT:
+        label = None  # stored as such: out of digit fine-tuning, a non-digit for the rejection rule
+    else:
+        label = _whole_number(
+            req.fields, "label", 'a digit from 0 to 9, or "not a digit"', required=True, most=9
+        )
     predicted = _whole_number(req.fields, "predicted", "a digit from 0 to 9 or null", most=9)
     position = _whole_number(
         req.fields, "position", "a whole number from 0 (which digit of the number, from the left)"
@@ -302,10 +308,11 @@ def feedback():
         current_app.logger.exception("corrections database unavailable")
         abort(503, "the corrections database is unavailable right now: nothing was stored, try again later")
     extra = {"learned": learned} if req.user else {}
+    said = NOT_A_DIGIT if label is None else label
     if not saved.new:  # the same drawing and label from this client: kept once
-        return jsonify(id=saved.id, label=label, stored=stored, duplicate=True, **extra), 200
+        return jsonify(id=saved.id, label=said, stored=stored, duplicate=True, **extra), 200
     get_metrics().corrections.inc()
-    return jsonify(id=saved.id, label=label, stored=stored, **extra), 201
+    return jsonify(id=saved.id, label=said, stored=stored, **extra), 201
 
 
 @bp.delete("/users/<user>")

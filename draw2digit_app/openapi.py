@@ -20,12 +20,19 @@ def _limited(what: str) -> dict:
 
 
 def spec(max_batch: int = 32) -> dict:
+    label = {
+        "oneOf": [
+            {"type": "integer", "minimum": 0, "maximum": 9},
+            {"type": "string", "enum": ["not a digit"]},
+        ],
+        "description": 'The digit the drawing really is, or "not a digit" (kept out of digit fine-tuning)',
+    }
     stored = {
         "type": "object",
         "required": ["id", "label", "stored"],
         "properties": {
             "id": {"type": "integer"},
-            "label": {"type": "integer", "minimum": 0, "maximum": 9},
+            "label": label,
             "stored": {"type": "integer", "minimum": 1},
             "duplicate": {"type": "boolean"},
             "learned": {
@@ -141,7 +148,7 @@ def spec(max_batch: int = 32) -> dict:
                                     "required": ["image", "label"],
                                     "properties": {
                                         "image": {"type": "string", "format": "binary"},
-                                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                                        "label": {"type": "string", "pattern": "^([0-9]|not a digit)$"},
                                         "predicted": {"type": "integer", "minimum": 0, "maximum": 9},
                                         "position": {"type": "integer", "minimum": 0},
                                         "user": user,
@@ -424,7 +431,7 @@ def spec(max_batch: int = 32) -> dict:
                     "required": ["image", "label"],
                     "properties": {
                         "image": image_string,
-                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                        "label": label,
                         "predicted": {"type": "integer", "minimum": 0, "maximum": 9, "nullable": True},
                         "position": {
                             "type": "integer",

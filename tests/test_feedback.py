@@ -218,3 +218,18 @@ def test_the_page_the_pad_and_finetune_share_one_store_by_default(predictor, tmp
     out = capsys.readouterr().out
     assert "2 corrections would be used" in out and str(tmp_path / "data") in out
     assert main(["db", "status"]) == 0 and "2 corrections" in capsys.readouterr().out
+
+
+def test_a_correction_can_say_not_a_digit(client, store):
+    r = client.post("/feedback", json={"image": B64[1], "label": "not a digit", "predicted": 1})
+    assert r.status_code == 201 and r.get_json()["label"] == "not a digit"
+    form = {"image": (__import__("io").BytesIO(to_png(digit_drawing(4))), "x.png"), "label": "not a digit"}
+    assert client.post("/feedback", data=form, content_type="multipart/form-data").status_code == 201
+    client.post("/feedback", json={"image": B64[7], "label": 1})
+    assert store.count() == 3
+    assert store.load().labels.tolist() == [1], "kept out of digit fine-tuning"
+    assert store.not_digits().shape == (2, 28, 28) and store.not_digits().max() > 200
+    assert [r["label"] for r in store.records()] == [None, None, 1]
+    for bad in ("not digit", "10", 10, -1):
+        r = client.post("/feedback", json={"image": B64[2], "label": bad})
+        assert r.status_code == 400 and "not a digit" in r.get_json()["error"], bad

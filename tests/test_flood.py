@@ -221,7 +221,7 @@ def test_a_database_of_the_previous_release_upgrades_with_its_rows(store_url):
         )
     engine.dispose()
     store = FeedbackStore(store_url)
-    assert db.current_revision(store.engine()) == "0004"
+    assert db.current_revision(store.engine()) == "0005"
     assert store.count() == 1 and store.clients() == [("unknown", 1)]
     assert store.records()[0]["label"] == 4
     new = store.add(DRAWINGS[0], 3, client="127.0.0.3")

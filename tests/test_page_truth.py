@@ -148,3 +148,19 @@ def test_two_digits_in_digit_mode_suggest_a_number(open_page):
     page.click("[data-testid=read-as-number]")
     expect()(page.locator(DIGIT)).to_have_text("71", timeout=10_000)
     expect()(suggest).to_be_hidden()
+
+
+def test_a_correction_can_say_not_a_digit(open_page, live_server):
+    from draw2digit.feedback import FeedbackStore
+
+    page = open_page()
+    store = FeedbackStore(live_server.feedback_db)
+    before = len(store.not_digits())
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[1])
+    expect_digit(page, 1)
+    page.click("[data-testid=not-right]")
+    page.click("[data-testid=correct-none]")
+    expect()(page.locator("#correct-status")).to_contain_text("saved as not a digit", timeout=10_000)
+    assert len(store.not_digits()) == before + 1, "stored as such, not as a digit"
+    expect()(page.locator(DIGIT)).to_have_text("?", timeout=10_000)  # this person taught it: not a digit
+    expect()(page.locator("[data-testid=taught]")).to_contain_text("the model alone says 1")

@@ -236,3 +236,12 @@ def test_evaluate_personal_runs_a_writer_through_the_server(capsys, pen_digits, 
     alone, adapted, corrections = float(row[2].rstrip("%")), float(row[3].rstrip("%")), int(row[4])
     assert corrections > 0 and adapted > alone, "this writer's misreads are learned from"
     assert "accuracy after this many corrections of the same digit" in out and "harm:" in out
+
+
+def test_a_drawing_its_user_said_is_not_a_digit_is_rejected_for_them(client):
+    user = new_user()
+    r = client.post("/feedback", json={"image": THREES[0], "label": "not a digit", "user": user})
+    assert r.status_code == 201 and r.get_json()["learned"] is True
+    mine = predict(client, THREES[0], user)
+    assert (mine["digit"], mine["rejected"], mine["model_digit"]) == (None, True, 3)
+    assert mine["reason"] == TAUGHT_REASON and predict(client, THREES[0])["digit"] == 3

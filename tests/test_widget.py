@@ -238,3 +238,16 @@ def test_number_mode_clear_leaves_no_boxes(pad):
     assert pad.number is not None
     pad.clear()
     assert pad.number is None and pad.digit.value == ""
+
+
+def test_the_pad_can_say_a_drawing_is_not_a_digit(predictor, tmp_path):
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.widget import DrawingPad
+
+    pad = DrawingPad(predictor, feedback=FeedbackStore(tmp_path / "f.sqlite3"))
+    pad.draw([[(140, 30), (140, 250)]])
+    assert pad.prediction.digit == 1
+    pad.correct_buttons[10].click()
+    assert "saved as not a digit" in pad.correct_status.value
+    assert pad.feedback.load().labels.tolist() == [] and len(pad.feedback.not_digits()) == 1
+    assert pad.correct_buttons[10].button_style == "primary"

@@ -158,7 +158,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     config = CalibrationConfig(args.non_digits, args.fit_images, args.max_false_rejection, args.seed)
     predictor = Predictor(args.model)
-    report, gaussians = run_calibration(predictor, config)
+    not_digits = FeedbackStore(args.corrections).not_digits() if args.corrections else None
+    report, gaussians = run_calibration(predictor, config, not_digits)
     folder = Path(args.out) if args.out else predictor.model_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     out = save_calibration(report, gaussians, folder)
@@ -250,6 +251,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="fit the confidence temperature and the not-a-digit rule")
     p.add_argument("--model", help=MODEL_HELP)
     p.add_argument("--out", metavar="DIR", help="where to write calibration.json (default: beside the model)")
+    p.add_argument(
+        "--corrections",
+        metavar="DB",
+        help='also fit the rule on drawings people corrected to "not a digit" in this corrections database',
+    )
     c = CalibrationConfig()
     p.add_argument("--non-digits", type=int, default=c.non_digits, metavar="N", help="non-digits per family")
     p.add_argument(

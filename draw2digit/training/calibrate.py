@@ -235,14 +235,15 @@ def validation_split(card: ModelCard):
 
 
 def run_calibration(
-    predictor, config: CalibrationConfig | None = None
+    predictor, config: CalibrationConfig | None = None, not_digits: np.ndarray | None = None
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray] | None]:
     """Everything ``draw2digit calibrate`` measures, for a loaded :class:`~draw2digit.predictor.Predictor`.
 
     Fit sets: MNIST validation images and real pen digits of the tuning writers.
     Check sets: the MNIST test set and the held-out writers' pen digits (drawn as
     ``draw2digit evaluate --pen`` draws them), and non-digits of the "test" family.
-    Returns the report and the class Gaussians for the distance rule (or None).
+    ``not_digits``: drawings people corrected to "not a digit" (:meth:`FeedbackStore.not_digits`), added
+    to the non-digits the rule is fitted on. Returns the report and the class Gaussians (or None).
     """
 
     config = config or CalibrationConfig()
@@ -265,6 +266,9 @@ def run_calibration(
     # The rule is chosen on the fit family as the network learned it (with or without the extra shapes).
     for family, s, extra in (("fit", seed, predictor.card.extra_shapes), ("test", seed + 1, False)):
         images, labels = non_digit_set(non_digits, s, family, extra)
+        if family == "fit" and not_digits is not None and len(not_digits):
+            images = np.concatenate([images.astype(np.float32), not_digits.astype(np.float32) / 255.0])
+            labels = [*labels, *["correction: not a digit"] * len(not_digits)]
         non[family] = (raw(images), labels)
 
     gaussians = None
@@ -286,6 +290,7 @@ def run_calibration(
         max_false_rejection=config.max_false_rejection,
         gaussians=gaussians,
     )
+    report["not_digit_corrections"] = 0 if not_digits is None else len(not_digits)
     report["pen_writers"] = {
         "tuning": list(pendigits.TUNE_WRITERS),
         "heldout": list(pendigits.HELDOUT_WRITERS),

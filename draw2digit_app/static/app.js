@@ -688,13 +688,15 @@
   correctButtons.forEach((button) =>
     button.addEventListener("click", async () => {
       if (saving || !shown) return; // a double click saves once
-      const label = Number(button.dataset.digit);
+      const none = button.dataset.digit === "none"; // "it is not a digit"
+      const label = none ? "not a digit" : Number(button.dataset.digit);
       const isNumber = shown.kind === "number";
       if (isNumber && selectedPiece < 0) return;
       const said = isNumber ? shown.body.digits[selectedPiece].digit : shown.body.rejected ? null : shown.body.digit;
       correctButtons.forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
       correctStatus.classList.remove("failed");
-      if (label === said) {
+      const saidNone = isNumber ? shown.body.digits[selectedPiece].rejected : shown.body.rejected;
+      if ((none && saidNone) || (!none && label === said)) {
         correctStatus.textContent = `That is what it read: nothing to correct. Thank you for checking.`;
         return;
       }
@@ -726,10 +728,13 @@
         if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
         if (forVersion !== version) return; // the drawing changed meanwhile: the message would mislead
         saved.add(isNumber ? selectedPiece : "digit");
-        const what = isNumber ? `digit ${selectedPiece + 1} saved as a ${label}` : `saved as a ${label}`;
-        correctStatus.textContent = body.learned
-          ? `Learned: your ${label} (${what}): drawings like this are read as ${label} now.`
-          : `Thank you: ${what}. It will learn from it at the next fine-tuning.`;
+        const as = none ? "not a digit" : `a ${label}`;
+        const what = isNumber ? `digit ${selectedPiece + 1} saved as ${as}` : `saved as ${as}`;
+        correctStatus.textContent = none
+          ? `Thank you: ${what}. It helps the network tell digits from other drawings.`
+          : body.learned
+            ? `Learned: your ${label} (${what}): drawings like this are read as ${label} now.`
+            : `Thank you: ${what}. It will learn from it at the next fine-tuning.`;
         if (body.learned && !isNumber) requestPrediction(); // the answer on screen follows at once
       } catch (err) {
         correctButtons.forEach((b) => (b.disabled = false));
