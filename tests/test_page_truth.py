@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -164,3 +165,61 @@ def test_a_correction_can_say_not_a_digit(open_page, live_server):
     assert len(store.not_digits()) == before + 1, "stored as such, not as a digit"
     expect()(page.locator(DIGIT)).to_have_text("?", timeout=10_000)  # this person taught it: not a digit
     expect()(page.locator("[data-testid=taught]")).to_contain_text("the model alone says 1")
+
+
+def test_a_lost_server_is_said_and_the_page_recovers_when_it_returns(browser, tmp_path):
+    """The real thing: the server stops mid-use and starts again on the same port."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import MODELS
+    from tests.support.localhost import free_port, wait_for
+
+    port = free_port()
+    exe = Path(sys.executable).with_name("draw2digit")
+    cmd = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--model", str(MODELS)]
+    env = {**os.environ, "DRAW2DIGIT_FEEDBACK_DB": str(tmp_path / "f.sqlite3")}
+    url = f"http://127.0.0.1:{port}"
+
+    def start():
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_for(url + "/health", proc=proc)
+        return proc
+
+    server = start()
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector(CANVAS)
+        draw_with_mouse(page, CANVAS, DIGIT_STROKES[3])
+        expect_digit(page, 3)
+        page.check("[data-testid=explain-toggle]")
+        expect()(page.locator("[data-testid=saliency]")).to_be_visible(timeout=10_000)
+        server.terminate()
+        server.wait(timeout=20)
+        page.evaluate("scrollTo(0, 0)")  # Show why scrolled its card into view: the pad back in place
+        page.wait_for_timeout(800)
+
+        page.click("[data-testid=clear-button]")  # a new drawing while the server is away
+        draw_with_mouse(page, CANVAS, DIGIT_STROKES[7])
+        error = page.locator("[data-testid=error]")
+        expect()(error).to_contain_text("can't be reached", timeout=10_000)
+        expect()(page.locator(".card.result")).to_have_class(re.compile(r"\bstale\b"))  # the old 3 is greyed
+        expect()(page.locator("[data-testid=why-card]")).to_be_hidden()  # no empty pictures
+        expect()(page.locator("[data-testid=mini-answer]")).to_have_text("")
+        assert page.eval_on_selector(
+            CANVAS,
+            "c => c.getContext('2d').getImageData(0,0,c.width,c.height).data.some((v, i) => i % 4 == 3 && v)",
+        ), "the drawing is kept"
+
+        server = start()  # back: the page asks again by itself
+        expect()(error).to_be_hidden(timeout=20_000)
+        expect_digit(page, 7)
+        expect()(page.locator(".card.result")).not_to_have_class(re.compile(r"\bstale\b"))
+    finally:
+        context.close()
+        server.terminate()
+        server.wait(timeout=20)

@@ -106,7 +106,7 @@ def test_network_error_says_what_happened_and_retries(open_page):
     page.route("**/predict", lambda route: route.abort("internetdisconnected"))
     draw_with_mouse(page, CANVAS, DIGIT_STROKES[5])
     error = page.locator("[data-testid=error]")
-    expect()(error).to_contain_text("could not be reached", timeout=10_000)
+    expect()(error).to_contain_text("can't be reached", timeout=10_000)
     expect()(page.locator("#prompt")).to_be_hidden()  # no "Draw a digit to begin." over a drawing
     expect()(page.locator("[data-testid=retry-button]")).to_be_visible()
     assert ink_columns(page), "the drawing is kept"

@@ -371,7 +371,9 @@
           ),
         });
       } catch (_) {
-        throw new Error("the server could not be reached (network error)");
+        const lost = new Error("the server could not be reached");
+        lost.lost = true;
+        throw lost;
       }
       let body = null;
       try {
@@ -380,8 +382,11 @@
         body = null;
       }
       if (!response.ok) {
-        throw new Error((body && body.error) || `the server answered ${response.status}`);
+        const failed = new Error((body && body.error) || `the server answered ${response.status}`);
+        failed.lost = response.status >= 502 && !(body && body.error); // a proxy's answer while ours is away
+        throw failed;
       }
+      serverBack();
       if (seq >= shownSeq && seq === requestSeq) {
         shownSeq = seq;
         const verdict = final && finalFor === version && !current; // settled: the pen is up, the drawing kept
@@ -399,8 +404,33 @@
 
   retryBtn.addEventListener("click", () => {
     errorEl.hidden = true;
+    retryDelay = 1000; // asked by hand: start the back-off again
     requestPrediction();
   });
+
+  // ---- a lost server: the old answer is greyed (it may not be this drawing's), the drawing is kept,
+  // and the page asks again by itself, waiting 1, 2, 4... up to 15 s, until the server is back
+  let retryDelay = 1000;
+  let retryTimer = null;
+  const resultCard = document.querySelector(".card.result");
+  function serverLost() {
+    resultCard.classList.add("stale");
+    miniAnswer.textContent = "";
+    whyCard.hidden = true; // never pictures of an answer that did not come
+    clearTimeout(retryTimer);
+    const wait = retryDelay;
+    retryDelay = Math.min(2 * retryDelay, 15000);
+    retryTimer = setTimeout(() => {
+      if (!isEmpty()) requestPrediction();
+    }, wait);
+    return Math.round(wait / 1000);
+  }
+  function serverBack() {
+    clearTimeout(retryTimer);
+    retryDelay = 1000;
+    resultCard.classList.remove("stale");
+    errorEl.hidden = true;
+  }
 
   function showBlank(message) {
     errorEl.hidden = true;
@@ -751,9 +781,15 @@
   function showError(err) {
     // the drawing stays: only the message changes, and the next stroke or "Try again" asks again
     promptEl.hidden = true;
-    errorText.textContent = `Could not read the drawing: ${err.message}. Your drawing is kept.`;
-    errorEl.hidden = false;
     whyStatus.hidden = true;
+    whyCard.hidden = true;
+    if (err.lost) {
+      const wait = serverLost();
+      errorText.textContent = `The server can't be reached. Your drawing is kept; trying again in ${wait} s.`;
+    } else {
+      errorText.textContent = `Could not read the drawing: ${err.message}. Your drawing is kept.`;
+    }
+    errorEl.hidden = false;
   }
 
   function setBars(probs, top) {
