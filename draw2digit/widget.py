@@ -8,9 +8,8 @@ is gone never answers. The canvas in the page is only the user's view, redrawn
 in full whenever a browser (JupyterLab or Voila) reports ready, since draw
 commands sent before that are lost.
 
-It behaves as the web page does: the same keys (Ctrl+Z, Ctrl+Shift+Z or
-Ctrl+Y, Esc), strokes fitted to the pad when it changes shape, corrections
-behind "Not right?", one digit of a number corrected at a time, and "Show why".
+It behaves as the web page does: the same keys, strokes fitted to a reshaped
+pad, corrections, number mode, "Show why", and learning its user's handwriting.
 """
 
 from __future__ import annotations
@@ -516,6 +515,8 @@ class DrawingPad(widgets.HBox):
 
     def _show(self) -> None:
         number_mode = self.mode.value == "number"
+        self.undo_button.disabled, self.redo_button.disabled = not self.history.past, not self.history.future
+        self.clear_button.disabled = not self.strokes
         n = self.number if number_mode else None
         options = (
             []

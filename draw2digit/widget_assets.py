@@ -46,6 +46,8 @@ _CSS = """
 .d2d-spinner { display: inline-block; width: 12px; height: 12px; border-radius: 50%;
   border: 3px solid #dbe7fb; border-top-color: #1f5fbf; animation: d2d-spin 0.8s linear infinite; }
 @keyframes d2d-spin { to { transform: rotate(360deg); } }
+.d2d-pad button:focus-visible, .d2d-pad .d2d-canvas:focus-visible, .d2d-pad input:focus-visible {
+  outline: 3px solid #1f5fbf !important; outline-offset: 2px; }
 </style>
 """
 
@@ -81,7 +83,21 @@ export default {
       }
     };
     window.addEventListener("keydown", onKey, true);
-    return () => window.removeEventListener("keydown", onKey, true);
+    // the pad's canvas gets an accessible name (ipycanvas gives it none)
+    const name = () => {
+      const root = el.closest(".d2d-pad");
+      const pad = root && root.querySelector("canvas.d2d-canvas, .d2d-canvas canvas");
+      if (pad && !pad.getAttribute("aria-label")) {
+        pad.setAttribute("role", "img");
+        pad.setAttribute("aria-label", "Drawing area: draw with mouse, finger or pen");
+      }
+    };
+    name();
+    const timer = setInterval(name, 1000);
+    return () => {
+      window.removeEventListener("keydown", onKey, true);
+      clearInterval(timer);
+    };
   },
 };
 """

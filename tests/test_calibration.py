@@ -261,12 +261,14 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
         (odd, labels),
     )
     report["pen_writers"] = {"tuning": [], "heldout": [], "heldout_seen_in_training": []}
-    budgets = []
-    monkeypatch.setattr(
-        commands,
-        "run_calibration",
-        lambda predictor, config: budgets.append(config.max_false_rejection) or (report, None),
-    )
+    budgets, given = [], []
+
+    def fake_calibration(predictor, config, not_digits=None):
+        budgets.append(config.max_false_rejection)
+        given.append(None if not_digits is None else len(not_digits))
+        return report, None
+
+    monkeypatch.setattr(commands, "run_calibration", fake_calibration)
     assert main(["calibrate", "--out", str(tmp_path), "--max-false-rejection", "0.0025"]) == 0
     out = capsys.readouterr().out
     assert budgets == [0.0025] and "each threshold set so at most 0.25 % of MNIST" in out
@@ -277,13 +279,22 @@ def test_calibrate_command_lists_the_non_digits_that_pass(rng, monkeypatch, tmp_
     assert len(listed) == 1 and " ".join(listed[0].split()) == "shape: hexagon 0 % rejected of 30, read as 0"
     saved = json.loads((tmp_path / "calibration.json").read_text())
     assert saved["rules"]["not_digit_class"]["non_digits_passed"][0]["drawing"] == "shape: hexagon"
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.training.synthetic import digit_drawing
+
+    store = FeedbackStore(tmp_path / "corrections.sqlite3")
+    store.add(digit_drawing(1), None)  # "not a digit"
+    store.add(digit_drawing(7), 1)
+    assert main(["calibrate", "--out", str(tmp_path), "--corrections", str(store.path)]) == 0
+    assert given == [None, 1], "the drawings people said are not digits join the rule's fit set"
+    capsys.readouterr()
     for bad in ("0", "1.5", "-0.01"):
         assert main(["calibrate", "--out", str(tmp_path), "--max-false-rejection", bad]) == 2
         err = capsys.readouterr().err
         assert (
             "max_false_rejection is a share of real digits between 0 and 1" in err and "Traceback" not in err
         )
-    assert budgets == [0.0025], "refused before any work"
+    assert budgets == [0.0025, 0.01], "refused before any work"
 
 
 @pytest.mark.parametrize(

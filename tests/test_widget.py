@@ -251,3 +251,19 @@ def test_the_pad_can_say_a_drawing_is_not_a_digit(predictor, tmp_path):
     assert "saved as not a digit" in pad.correct_status.value
     assert pad.feedback.load().labels.tolist() == [] and len(pad.feedback.not_digits()) == 1
     assert pad.correct_buttons[10].button_style == "primary"
+
+
+def test_the_pads_buttons_are_disabled_when_they_can_do_nothing(predictor, tmp_path):
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.widget import DrawingPad
+
+    pad = DrawingPad(predictor, feedback=FeedbackStore(tmp_path / "f.sqlite3"))
+    state = lambda: (pad.undo_button.disabled, pad.redo_button.disabled, pad.clear_button.disabled)  # noqa: E731
+    assert state() == (True, True, True), "nothing drawn"
+    pad.draw([[(140, 30), (140, 250)]])
+    assert state() == (False, True, False)
+    pad.undo()
+    assert state() == (True, False, True)
+    pad.redo()
+    pad.clear()
+    assert state() == (False, True, True), "Clear is a step: Undo brings the drawing back"
