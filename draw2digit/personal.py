@@ -131,7 +131,7 @@ def adapt(prediction: Prediction, memory: Memory, threshold: float = THRESHOLD) 
     else:
         # the remembered label takes a share of the probability that grows with the likeness,
         # so the bars agree with the answer and still show what the model thought
-        weight = 0.6 + 0.4 * (similarity - threshold) / max(1 - threshold, 1e-6)
+        weight = 0.6 + 0.38 * (similarity - threshold) / max(1 - threshold, 1e-6)  # never quite certain
         probs = (1 - weight) * np.asarray(prediction.probabilities) + weight * np.eye(10)[label]
         answer = replace(
             prediction,

@@ -24,7 +24,8 @@ _CSS = """
 .d2d-error { color: #a4161a; }
 .d2d-ok { color: #1a7f37; }
 .d2d-bars { font-family: system-ui, sans-serif; font-size: 13px; }
-.d2d-bars .row { display: grid; grid-template-columns: 14px 160px 56px; gap: 6px; align-items: center; }
+.d2d-bars .row { display: grid; grid-template-columns: 14px 160px 64px; gap: 6px; align-items: center;
+  white-space: nowrap; }
 .d2d-bars .track { height: 10px; background: #eef1f4; border-radius: 5px; overflow: hidden; }
 .d2d-bars .fill { height: 100%; background: #8fb0e3; }
 .d2d-bars .top .fill { background: #1f5fbf; }

@@ -266,6 +266,9 @@ def test_the_page_learns_its_users_handwriting_and_forgets_it(page, browser, liv
     expect(page.locator("#correct-status")).to_contain_text("Learned: your 7", timeout=10_000)
     expect_digit(page, 7)  # at once, for the drawing on the pad
     expect(taught).to_have_text("Read as 7 because you taught it; the model alone says 1.")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)  # the bars' transition
+    page.screenshot(path=str(ARTIFACTS / "flask-learned.png"), full_page=True)
 
     page.reload()  # the same person after a reload: the id lives in this browser
     page.wait_for_selector(CANVAS)

@@ -10,6 +10,7 @@ import pytest
 
 from draw2digit.canvas import percent
 from draw2digit.training.synthetic import DIGIT_STROKES
+from tests.conftest import ARTIFACTS
 from tests.test_browser import CANVAS, DIGIT, HASH, draw_with_mouse, expect_digit
 
 pytestmark = pytest.mark.browser
@@ -210,6 +211,8 @@ def test_a_lost_server_is_said_and_the_page_recovers_when_it_returns(browser, tm
         expect()(page.locator(".card.result")).to_have_class(re.compile(r"\bstale\b"))  # the old 3 is greyed
         expect()(page.locator("[data-testid=why-card]")).to_be_hidden()  # no empty pictures
         expect()(page.locator("[data-testid=mini-answer]")).to_have_text("")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "flask-server-lost.png"), full_page=True)
         assert page.eval_on_selector(
             CANVAS,
             "c => c.getContext('2d').getImageData(0,0,c.width,c.height).data.some((v, i) => i % 4 == 3 && v)",
@@ -223,3 +226,19 @@ def test_a_lost_server_is_said_and_the_page_recovers_when_it_returns(browser, tm
         context.close()
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_resize_that_keeps_the_pad_keeps_the_number_boxes(open_page):
+    page = open_page(viewport={"width": 1000, "height": 800})
+    page.click("label[for=mode-number]")
+    for k, digit in enumerate((4, 2, 7)):
+        left = 0.05 + 0.32 * k
+        draw_with_mouse(page, CANVAS, DIGIT_STROKES[digit], frame=(left, 0.12, left + 0.22, 0.88))
+    expect()(page.locator(DIGIT)).to_have_text("427", timeout=10_000)
+    boxes = (
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 == 3 && v)"
+    )
+    assert page.eval_on_selector("#overlay", boxes), "boxes drawn"
+    page.set_viewport_size({"width": 1000, "height": 700})  # a phone's address bar: height only
+    page.wait_for_timeout(500)
+    assert page.eval_on_selector("#overlay", boxes), "the boxes are still there"

@@ -141,6 +141,7 @@
   function resize() {
     const rect = pad.getBoundingClientRect();
     const size = [rect.width, rect.height];
+    const same = padSize && size[0] === padSize[0] && size[1] === padSize[1];
     if (padSize && rect.width > 0 && (size[0] !== padSize[0] || size[1] !== padSize[1])) {
       const fit = (strokes) => fitStrokes(strokes, padSize, size);
       history.present = fit(history.present);
@@ -155,6 +156,10 @@
     overlay.height = pad.height;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     redraw();
+    // sizing a canvas wipes it, even to its own size: a pad that kept its size keeps its boxes
+    if (same && shown && shown.kind === "number" && shown.version === version) {
+      drawBoxes(shown.body.digits, selectedPiece);
+    }
   }
 
   function drawStroke(s, g = ctx) {
