@@ -38,7 +38,7 @@ from draw2digit.ratelimit import (
     Limiter,
     storage_for,
 )
-from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, png, read_piece
+from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, png, read_piece, why_panel
 
 Point = tuple[float, float]
 Stroke = tuple[float, list[Point]]  # (pen width, points)
@@ -120,45 +120,9 @@ class DrawingPad(widgets.HBox):
         self.explain.observe(lambda _: self._show(), names="value")
 
         # "Show why": the input and what the answer rests on side by side, 240 px each, with a legend.
-        self.why_input = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
-        self.why_map = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px"))
-        self.why_input.add_class("d2d-why-input")
-        self.why_map.add_class("d2d-why-map")
-        self.why_title = widgets.HTML()
-        self.why_caption = widgets.HTML()
-        self.why_caption.add_class("d2d-why-caption")
-        legend = widgets.HTML(
-            '<div class="d2d-legend">not needed <span class="d2d-legend-bar"></span> needed most</div>'
+        self.why_input, self.why_map, self.why_title, self.why_caption, self.why_status, self.why = (
+            why_panel()
         )
-        legend.add_class("d2d-why-legend")
-        self.why_status = widgets.HTML()
-        self.why_status.add_class("d2d-why-status")
-        self.why = widgets.VBox(
-            [
-                self.why_title,
-                self.why_status,
-                widgets.HBox(
-                    [
-                        widgets.VBox(
-                            [
-                                self.why_input,
-                                widgets.HTML('<span class="d2d-caption">What the network sees</span>'),
-                            ]
-                        ),
-                        widgets.VBox(
-                            [
-                                self.why_map,
-                                widgets.HTML('<span class="d2d-caption">What its answer rests on</span>'),
-                            ]
-                        ),
-                    ]
-                ).add_class("d2d-why-figures"),
-                legend,
-                self.why_caption,
-            ]
-        )
-        self.why.add_class("d2d-why")
-        self.why.layout.display = "none"
 
         # Corrections: behind "Not right?" (open by itself when unsure), 44 px targets, the choice shown.
         self.not_right = widgets.ToggleButton(
@@ -208,10 +172,8 @@ class DrawingPad(widgets.HBox):
         self.forget_button.on_click(lambda _: self.forget())
         self.forget_status = widgets.HTML()
 
-        caption = widgets.HTML(
-            '<span class="d2d-caption"><b>What the network sees</b><br>28×28 pixels</span>'
-        )
-        self.seen = widgets.HBox([self.preview, widgets.VBox([caption, self.explain])])
+        self.seen_caption = widgets.HTML()
+        self.seen = widgets.HBox([self.preview, widgets.VBox([self.seen_caption, self.explain])])
         self.seen.add_class("d2d-seen")
         buttons = widgets.HBox([self.undo_button, self.redo_button, self.clear_button])
         buttons.layout.flex_flow = "row wrap"
@@ -316,6 +278,8 @@ class DrawingPad(widgets.HBox):
 
     def _key(self, _widget, content, _buffers) -> None:
         action = content.get("action") if isinstance(content, dict) else None
+        if action == "ping":  # the page checks that this kernel still answers
+            self.shortcuts.send({"pong": True})
         if action in ("undo", "redo", "clear"):
             getattr(self, action)()
 
@@ -543,11 +507,13 @@ class DrawingPad(widgets.HBox):
                 else f"{len(n.digits)} digit{'s' if len(n.digits) > 1 else ''}, least sure {percent(least)}"
             )
             self.bars.value = " ".join(f"<b>{read_piece(d)}</b> {percent(d.confidence)}" for d in n.digits)
+            self._seen_layout(f"each digit, 28×28 pixels ({len(n.digits)} side by side)")
             self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
             self.preview.layout.height = "auto"
             self.preview.value = png(np.hstack([d.image for d in n.digits]), scale=4)
             return
         self.preview.layout.width = self.preview.layout.height = "112px"
+        self._seen_layout("28×28 pixels")
         p = None if number_mode else self.prediction
         if self.error and not number_mode:
             self.digit.value = ""
@@ -581,6 +547,13 @@ class DrawingPad(widgets.HBox):
         self.preview.value = png(image)
         if self.explain.value and p is not None and not p.blank:
             self._show_why(p)
+
+    def _seen_layout(self, what: str) -> None:
+        """Number mode: the strip of digits above its caption (a phone has no room beside it), no Show why."""
+        number_mode = self.mode.value == "number"
+        self.seen.layout.flex_flow = "column" if number_mode else "row"
+        self.explain.layout.display = "none" if number_mode else ""
+        self.seen_caption.value = f'<span class="d2d-caption"><b>What the network sees</b><br>{what}</span>'
 
     def _show_why(self, p: Prediction) -> None:
         """The input and what the answer rests on, side by side."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import anywidget
+import ipywidgets as widgets
 import numpy as np
 import traitlets
 from PIL import Image
@@ -47,6 +48,11 @@ _CSS = """
 .d2d-spinner { display: inline-block; width: 12px; height: 12px; border-radius: 50%;
   border: 3px solid #dbe7fb; border-top-color: #1f5fbf; animation: d2d-spin 0.8s linear infinite; }
 @keyframes d2d-spin { to { transform: rotate(360deg); } }
+.d2d-lost { flex-basis: 100%; padding: 10px 14px; border-radius: 10px; background: #fdecea; color: #a4161a;
+  display: flex; gap: 12px; align-items: center; flex-wrap: wrap; }
+.d2d-lost button { min-height: 44px; padding: 0 16px; }
+.d2d-stale .d2d-digit, .d2d-stale .d2d-confidence, .d2d-stale .d2d-bars, .d2d-stale .d2d-preview {
+  opacity: 0.35; filter: grayscale(1); }
 .d2d-pad button:focus-visible, .d2d-pad .d2d-canvas:focus-visible, .d2d-pad input:focus-visible {
   outline: 3px solid #1f5fbf !important; outline-offset: 2px; }
 </style>
@@ -84,6 +90,35 @@ export default {
       }
     };
     window.addEventListener("keydown", onKey, true);
+    // A lost kernel or server leaves every widget dead without a word: ask the kernel every 2 s and,
+    // when it has not answered for 6 s, grey the pad's answer and offer a reload (which starts a new one).
+    let last = Date.now();
+    const banner = document.createElement("div");
+    banner.className = "d2d-lost";
+    banner.setAttribute("role", "alert");
+    banner.innerHTML = "<span>The app stopped answering: its kernel or the server is gone. " +
+      "Reload to start again.</span> <button type='button' class='d2d-reload'>Reload</button>";
+    banner.querySelector("button").addEventListener("click", () => location.reload());
+    model.on("msg:custom", (msg) => {
+      if (msg && msg.pong) {
+        last = Date.now();
+        banner.remove();
+        const root = el.closest(".d2d-pad");
+        if (root) root.classList.remove("d2d-stale");
+      }
+    });
+    const ping = setInterval(() => {
+      try {
+        model.send({ action: "ping" });
+      } catch (_) {
+        /* the connection is gone: the silence below says so */
+      }
+      const root = el.closest(".d2d-pad");
+      if (root && Date.now() - last > 6000 && !banner.isConnected) {
+        root.classList.add("d2d-stale");
+        root.prepend(banner);
+      }
+    }, 2000);
     // the pad's canvas gets an accessible name (ipycanvas gives it none)
     const name = () => {
       const root = el.closest(".d2d-pad");
@@ -98,6 +133,7 @@ export default {
     return () => {
       window.removeEventListener("keydown", onKey, true);
       clearInterval(timer);
+      clearInterval(ping);
     };
   },
 };
@@ -133,3 +169,27 @@ def png(image: np.ndarray, scale: int = 4) -> bytes:
 def read_piece(d) -> str:
     """A digit of a number as shown: "?" where the piece does not look like a digit."""
     return "?" if d.rejected else str(d.digit)
+
+
+def why_panel():
+    """The "Show why" widgets: (input image, map image, title, caption, status, the panel), hidden."""
+    size = widgets.Layout(width="240px", height="240px")
+    seen, rests = widgets.Image(format="png", layout=size), widgets.Image(format="png", layout=size)
+    seen.add_class("d2d-why-input")
+    rests.add_class("d2d-why-map")
+    title, caption, status = widgets.HTML(), widgets.HTML(), widgets.HTML()
+    caption.add_class("d2d-why-caption")
+    status.add_class("d2d-why-status")
+    legend = widgets.HTML(
+        '<div class="d2d-legend">not needed <span class="d2d-legend-bar"></span> needed most</div>'
+    )
+    legend.add_class("d2d-why-legend")
+
+    def figure(image, text: str):
+        return widgets.VBox([image, widgets.HTML(f'<span class="d2d-caption">{text}</span>')])
+
+    figures = widgets.HBox([figure(seen, "What the network sees"), figure(rests, "What its answer rests on")])
+    panel = widgets.VBox([title, status, figures.add_class("d2d-why-figures"), legend, caption])
+    panel.add_class("d2d-why")
+    panel.layout.display = "none"
+    return seen, rests, title, caption, status, panel

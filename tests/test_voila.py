@@ -267,9 +267,13 @@ def test_voila_number_mode_fits_a_phone(browser, voila_app):
     assert clipped == 0, "digit labels are not cut"
     page.locator(".d2d-mode button", has_text="A number").click()
     page.wait_for_timeout(800)
-    for selector in (PAD, ".d2d-left .widget-slider", ".d2d-clear"):
+    for selector in (PAD, ".d2d-left .widget-slider", ".d2d-clear", ".d2d-seen .d2d-caption"):
         box = page.locator(selector).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1, (selector, box)
+    caption = page.locator(".d2d-seen .d2d-caption")
+    expect(caption).to_contain_text("each digit, 28×28 pixels")
+    assert caption.bounding_box()["width"] > 100, "the caption is not squeezed into a column"
+    expect(page.locator(".d2d-explain")).to_be_hidden()  # no Show why where none is shown
     page.screenshot(path=str(ARTIFACTS / "voila-number-mode-phone.png"), full_page=True)
     context.close()
 
@@ -332,3 +336,34 @@ def test_voila_stops_kernels_no_page_is_connected_to(cull_idle):
                 assert alive == started, "without culling the kernel stays"
         finally:
             stop_voila(proc, timeout=30)
+
+
+def test_a_lost_voila_server_is_said_with_a_reload(browser):
+    """The server (and its kernel) stops mid-use: the app greys its answer and offers a reload that works."""
+    from playwright.sync_api import expect
+
+    port = free_port()
+    log_path = ARTIFACTS / "voila-lost.log"
+    with log_path.open("w") as log:
+        proc = start_voila(port, log)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_for(url, timeout=120, proc=proc, log_path=log_path)
+            context, page = open_app(browser, url)
+            draw_with_mouse(page, PAD, DIGIT_STROKES[3])
+            expect(page.locator(".d2d-digit")).to_have_text("3", timeout=20_000)
+            expect(page.locator(".d2d-lost")).to_have_count(0)
+            stop_voila(proc)
+            lost = page.locator(".d2d-lost")
+            expect(lost).to_contain_text("stopped answering", timeout=20_000)
+            expect(page.locator(".d2d-pad")).to_have_class(re.compile(r"\bd2d-stale\b"))
+            proc = start_voila(port, log)
+            wait_for(url, timeout=120, proc=proc, log_path=log_path)
+            page.locator(".d2d-reload").click()
+            page.wait_for_selector(PAD, timeout=60_000)
+            draw_with_mouse(page, PAD, DIGIT_STROKES[7])
+            expect(page.locator(".d2d-digit")).to_have_text("7", timeout=30_000)
+            expect(page.locator(".d2d-lost")).to_have_count(0)
+            context.close()
+        finally:
+            stop_voila(proc)

@@ -267,3 +267,16 @@ def test_the_pads_buttons_are_disabled_when_they_can_do_nothing(predictor, tmp_p
     pad.redo()
     pad.clear()
     assert state() == (False, True, True), "Clear is a step: Undo brings the drawing back"
+
+
+def test_number_mode_says_what_the_strip_is_and_drops_show_why(predictor, tmp_path):
+    from draw2digit.feedback import FeedbackStore
+    from draw2digit.widget import DrawingPad
+
+    pad = DrawingPad(predictor, feedback=FeedbackStore(tmp_path / "f.sqlite3"))
+    assert "28×28 pixels" in pad.seen_caption.value and pad.explain.layout.display != "none"
+    pad.mode.value = "number"
+    pad.draw([[(60, 40), (60, 250)], [(300, 40), (300, 250)]])
+    assert "each digit, 28×28 pixels (2 side by side)" in pad.seen_caption.value
+    assert pad.explain.layout.display == "none" and pad.seen.layout.flex_flow == "column"
+    assert "2 digits" in pad.confidence.value
