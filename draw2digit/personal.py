@@ -30,13 +30,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from draw2digit import db
-from draw2digit.feedback import FeedbackStore
+from draw2digit.feedback import NOT_A_DIGIT, FeedbackStore
 from draw2digit.predictor import Prediction, Predictor
 
 ENV_MEMORY_SIZE = "DRAW2DIGIT_MEMORY_SIZE"
 MEMORY_SIZE = 200  # newest corrections kept per person, and as many accepted answers
 THRESHOLD = 0.8  # cosine similarity from which a remembered drawing decides (fitted on tuning writers)
-NOT_A_DIGIT = 10  # the label of a drawing its person said is not a digit
 TAUGHT_REASON = "you marked drawings like this one as not a digit"
 log = logging.getLogger("draw2digit.personal")
 
@@ -185,14 +184,10 @@ class Personalizer:
         features = np.frombuffer(b"".join(bytes(b) for b in blobs), np.float32).reshape(len(rows), -1)
         return Memory(features, np.array(labels, np.int64))
 
-    def answer(self, predictions: list[Prediction], user: str, *, final: bool = False) -> list[Personal]:
-        """The answers this person gets. ``final``: the drawings are finished, so an answer they do
-        not correct is remembered as accepted."""
+    def answer(self, predictions: list[Prediction], user: str) -> list[Personal]:
+        """The answers this person gets; nothing is written (see :meth:`accept`)."""
         memory = self.recall(user)
-        out = [adapt(p, memory, self.threshold) for p in predictions]
-        if final:
-            self.accept(user, out)
-        return out
+        return [adapt(p, memory, self.threshold) for p in predictions]
 
     def accept_later(self, user: str, answers: list[Personal]) -> None:
         """:meth:`accept` on a background thread, in order: a reply never waits for the write."""
@@ -283,11 +278,11 @@ class Personalizer:
         with self.store.transaction() as conn:
             users = conn.execute(sa.select(t.c.user_id).distinct()).scalars().all()
             before = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-            for user in users:
-                for corrected in (True, False):
-                    if self.size <= 0:
-                        conn.execute(sa.delete(t).where(t.c.user_id == user))
-                    else:
+            if self.size <= 0:  # remembering is off: nothing is kept
+                conn.execute(sa.delete(t))
+            else:
+                for user in users:
+                    for corrected in (True, False):
                         self._cap(conn, user, corrected)
             after = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
         return int(before - after)

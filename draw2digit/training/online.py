@@ -10,7 +10,6 @@ from the same answers (``model_digit``), so both figures are on one sequence.
 from __future__ import annotations
 
 import base64
-import io
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from draw2digit.canvas import to_png
 from draw2digit.training import pendigits
 from draw2digit.training.evaluate import pen_drawings
 from draw2digit_app.resources import PERSONAL
@@ -126,9 +126,7 @@ class OnlineReport:
 
 
 def _data_url(image) -> str:
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/png;base64," + base64.b64encode(to_png(image)).decode()
 
 
 def run_online(
