@@ -38,7 +38,7 @@ from draw2digit.ratelimit import (
     Limiter,
     storage_for,
 )
-from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, png, read_piece, why_panel
+from draw2digit.widget_assets import _CSS, ShortcutKeys, bars_html, pct_html, png, read_piece, why_panel
 
 Point = tuple[float, float]
 Stroke = tuple[float, list[Point]]  # (pen width, points)
@@ -109,6 +109,7 @@ class DrawingPad(widgets.HBox):
         self.shortcuts.on_msg(self._key)
         self.digit = widgets.HTML(layout=widgets.Layout(height="84px", min_width="64px"))
         self.digit.add_class("d2d-digit")
+        self.digit.observe(self._fit_digit, "value")
         self.confidence = widgets.HTML()
         self.confidence.add_class("d2d-confidence")
         self.bars = widgets.HTML()
@@ -477,6 +478,13 @@ class DrawingPad(widgets.HBox):
         for b in self.correct_buttons:
             b.disabled = saved
 
+    def _fit_digit(self, change: dict) -> None:
+        """A number of four digits or more takes a smaller font, so a phone shows all of it on one line."""
+        if len(change["new"]) > 3:
+            self.digit.add_class("d2d-long")
+        else:
+            self.digit.remove_class("d2d-long")
+
     def _show(self) -> None:
         number_mode = self.mode.value == "number"
         self.undo_button.disabled, self.redo_button.disabled = not self.history.past, not self.history.future
@@ -504,9 +512,10 @@ class DrawingPad(widgets.HBox):
                 if n.rejected
                 else f"Digit {' and '.join(odd)} doesn&#39;t look like a digit."
                 if odd
-                else f"{len(n.digits)} digit{'s' if len(n.digits) > 1 else ''}, least sure {percent(least)}"
+                else f"{len(n.digits)} digit{'s' if len(n.digits) > 1 else ''}, least sure {pct_html(least)}"
             )
-            self.bars.value = " ".join(f"<b>{read_piece(d)}</b> {percent(d.confidence)}" for d in n.digits)
+            pieces = (f"<b>{read_piece(d)}</b> {percent(d.confidence)}" for d in n.digits)
+            self.bars.value = " ".join(f'<span class="d2d-piece">{piece}</span>' for piece in pieces)
             self._seen_layout(f"each digit, 28×28 pixels ({len(n.digits)} side by side)")
             self.preview.layout.width = f"{min(112 * len(n.digits), 336)}px"  # fits a phone
             self.preview.layout.height = "auto"
@@ -538,7 +547,7 @@ class DrawingPad(widgets.HBox):
             probs, top = list(p.probabilities), -1
         else:
             self.digit.value = str(p.digit)
-            self.confidence.value = f"{percent(p.confidence)} confident"
+            self.confidence.value = f"{pct_html(p.confidence)} confident"
             probs, top = list(p.probabilities), p.digit
         if p is not None and self.answer is not None and self.answer.taught:
             self.confidence.value += f'<br><span class="d2d-taught">{html.escape(self.answer.note)}</span>'
@@ -568,5 +577,5 @@ class DrawingPad(widgets.HBox):
             '<span class="d2d-caption">Yellow pixels hold the answer '
             f"{best} up most, red ones less, grey ones not at all (each part painted over in turn). "
             f"Next most likely: {nxt}, "
-            f"{percent(p.probabilities[nxt])}.</span>"
+            f"{pct_html(p.probabilities[nxt])}.</span>"
         )

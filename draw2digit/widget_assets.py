@@ -20,7 +20,8 @@ _CSS = """
   touch-action: none; height: auto !important; max-width: 100%; }
 .d2d-canvas:focus-visible { outline: 3px solid #1f5fbf; outline-offset: 2px; }
 .d2d-digit, .d2d-digit .widget-html-content { font-size: 72px; font-weight: 700; color: #1f5fbf;
-  line-height: 84px; height: 84px; overflow: visible; }
+  line-height: 84px; height: 84px; overflow: visible; white-space: nowrap; }
+.d2d-digit.d2d-long, .d2d-digit.d2d-long .widget-html-content { font-size: 44px; }
 .d2d-prompt { color: #57606a; font-size: 16px; }
 .d2d-error { color: #a4161a; }
 .d2d-ok { color: #1a7f37; }
@@ -53,7 +54,9 @@ _CSS = """
 .d2d-lost button { min-height: 44px; padding: 0 16px; }
 .d2d-stale .d2d-digit, .d2d-stale .d2d-confidence, .d2d-stale .d2d-bars, .d2d-stale .d2d-preview {
   opacity: 0.35; filter: grayscale(1); }
-.d2d-pad button:focus-visible, .d2d-pad .d2d-canvas:focus-visible, .d2d-pad input:focus-visible {
+.d2d-pct, .d2d-piece { white-space: nowrap; }
+.d2d-pad button:focus-visible, .d2d-pad .d2d-canvas:focus-visible, .d2d-pad input:focus-visible,
+.d2d-pad [tabindex]:focus-visible, .d2d-pad [contenteditable]:focus-visible {
   outline: 3px solid #1f5fbf !important; outline-offset: 2px; }
 </style>
 """
@@ -144,6 +147,11 @@ class ShortcutKeys(anywidget.AnyWidget):
     """Invisible: sends ``{"action": "undo" | "redo" | "clear"}`` for the pad's keyboard shortcuts."""
 
     _esm = traitlets.Unicode(KEYS_ESM).tag(sync=True)
+
+
+def pct_html(p: float) -> str:
+    """A percentage that never wraps its "%" away from the number (the rule's space is a normal one)."""
+    return f'<span class="d2d-pct">{percent(p)}</span>'
 
 
 def bars_html(probs: list[float], top: int) -> str:

@@ -191,12 +191,17 @@ def test_a_lost_server_is_said_and_the_page_recovers_when_it_returns(browser, tm
 
     server = start()
     context = browser.new_context(viewport={"width": 1000, "height": 800})
+    phone_context = browser.new_context(viewport={"width": 390, "height": 740}, has_touch=True)
     try:
         page = context.new_page()
-        page.goto(url + "/")
-        page.wait_for_selector(CANVAS)
+        phone = phone_context.new_page()
+        for p in (page, phone):
+            p.goto(url + "/")
+            p.wait_for_selector(CANVAS)
         draw_with_mouse(page, CANVAS, DIGIT_STROKES[3])
         expect_digit(page, 3)
+        draw_with_mouse(phone, CANVAS, DIGIT_STROKES[3])
+        expect_digit(phone, 3)
         page.check("[data-testid=explain-toggle]")
         expect()(page.locator("[data-testid=saliency]")).to_be_visible(timeout=10_000)
         server.terminate()
@@ -210,20 +215,34 @@ def test_a_lost_server_is_said_and_the_page_recovers_when_it_returns(browser, tm
         expect()(error).to_contain_text("can't be reached", timeout=10_000)
         expect()(page.locator(".card.result")).to_have_class(re.compile(r"\bstale\b"))  # the old 3 is greyed
         expect()(page.locator("[data-testid=why-card]")).to_be_hidden()  # no empty pictures
-        expect()(page.locator("[data-testid=mini-answer]")).to_have_text("")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "flask-server-lost.png"), full_page=True)
         assert page.eval_on_selector(
             CANVAS,
             "c => c.getContext('2d').getImageData(0,0,c.width,c.height).data.some((v, i) => i % 4 == 3 && v)",
         ), "the drawing is kept"
+        # the wait counts down: after the first retry fails, "in 2 s" becomes "in 1 s"
+        expect()(error).to_contain_text("trying again in 2 s", timeout=10_000)
+        expect()(error).to_contain_text("trying again in 1 s", timeout=3_000)
+
+        # on a phone the answer card is below the pad: the line under the pad, in view, says it
+        phone.click("[data-testid=clear-button]")
+        draw_with_mouse(phone, CANVAS, DIGIT_STROKES[7])
+        mini = phone.locator("[data-testid=mini-answer]")
+        expect()(mini).to_contain_text("Server can't be reached", timeout=10_000)
+        box, height = mini.bounding_box(), phone.viewport_size["height"]
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= height, f"{box}: out of view"
+        assert "3" not in mini.inner_text(), "the old answer is gone from the line"
 
         server = start()  # back: the page asks again by itself
         expect()(error).to_be_hidden(timeout=20_000)
         expect_digit(page, 7)
         expect()(page.locator(".card.result")).not_to_have_class(re.compile(r"\bstale\b"))
+        expect_digit(phone, 7)
+        expect()(mini).not_to_contain_text("can't be reached")
     finally:
         context.close()
+        phone_context.close()
         server.terminate()
         server.wait(timeout=20)
 

@@ -163,10 +163,16 @@ def test_voila_keys_and_tab_leaves_the_pad(browser, voila_app):
     draw_with_mouse(page, PAD, DIGIT_STROKES[7])
     expect(digit).to_have_text("7", timeout=20_000)
     assert page.evaluate("document.activeElement.classList.contains('d2d-canvas')"), "drawing focuses the pad"
+    pad = page.locator(PAD)
+    expect(pad).to_have_attribute("aria-label", re.compile("Drawing area"))  # a name for a screen reader
+    expect(pad).to_have_attribute("role", "img")
+    ring = "e => { const s = getComputedStyle(e); return [s.outlineStyle, s.outlineWidth]; }"
     page.keyboard.press("Tab")
     assert not page.evaluate("document.activeElement.classList.contains('d2d-canvas')"), "Tab leaves the pad"
+    assert page.evaluate(f"({ring})(document.activeElement)") == ["solid", "3px"], "a visible focus ring"
     page.keyboard.press("Shift+Tab")
     assert page.evaluate("document.activeElement.classList.contains('d2d-canvas')"), "Shift+Tab comes back"
+    assert page.evaluate(f"({ring})(document.activeElement)") == ["solid", "3px"], "the pad's focus ring"
     page.keyboard.press("Control+z")
     page.keyboard.press("Control+Shift+Z")  # redo, never a second undo
     page.wait_for_timeout(500)
@@ -274,6 +280,31 @@ def test_voila_number_mode_fits_a_phone(browser, voila_app):
     expect(caption).to_contain_text("each digit, 28×28 pixels")
     assert caption.bounding_box()["width"] > 100, "the caption is not squeezed into a column"
     expect(page.locator(".d2d-explain")).to_be_hidden()  # no Show why where none is shown
+    page.locator(".d2d-clear").click()
+    for k, digit in enumerate((2, 0, 2, 5, 7)):  # a long number shows whole; each "%" stays by its number
+        left = 0.02 + 0.195 * k
+        draw_with_mouse(page, PAD, DIGIT_STROKES[digit], frame=(left, 0.15, left + 0.15, 0.85))
+    expect(page.locator(".d2d-digit")).to_have_text(re.compile(r"^[\d?]{5}$"), timeout=30_000)
+    wrapped = page.eval_on_selector_all(
+        ".d2d-pct, .d2d-piece",
+        "es => es.filter(e => e.getBoundingClientRect().height > "
+        "1.6 * parseFloat(getComputedStyle(e).fontSize))"
+        ".map(e => e.textContent)",
+    )  # one line each
+    assert page.locator(".d2d-piece").count() == 5 and wrapped == [], wrapped
+    ink_right = page.evaluate(
+        "() => { const r = document.createRange();"
+        " r.selectNodeContents(document.querySelector('.d2d-digit .widget-html-content'));"
+        " return [r.getBoundingClientRect().right, r.getBoundingClientRect().height,"
+        " document.querySelector('.d2d-confidence').getBoundingClientRect().left]; }"
+    )
+    assert ink_right[0] <= ink_right[2] and ink_right[1] <= 90, (
+        f"the number runs into its caption: {ink_right}"
+    )
+    right = page.eval_on_selector_all(
+        ".d2d-confidence, .d2d-piece", "es => es.map(e => e.getBoundingClientRect().right)"
+    )
+    assert max(right) <= 390 + 1, right
     page.screenshot(path=str(ARTIFACTS / "voila-number-mode-phone.png"), full_page=True)
     context.close()
 

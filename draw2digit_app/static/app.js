@@ -408,36 +408,58 @@
   }
 
   retryBtn.addEventListener("click", () => {
+    stopRetrying();
     errorEl.hidden = true;
     retryDelay = 1000; // asked by hand: start the back-off again
     requestPrediction();
   });
 
   // ---- a lost server: the old answer is greyed (it may not be this drawing's), the drawing is kept,
-  // and the page asks again by itself, waiting 1, 2, 4... up to 15 s, until the server is back
+  // and the page asks again by itself, waiting 1, 2, 4... up to 15 s, until the server is back. The wait
+  // counts down in the error and in the one-line answer under the pad, which a phone keeps in view.
   let retryDelay = 1000;
   let retryTimer = null;
+  let countdown = null;
   const resultCard = document.querySelector(".card.result");
-  function serverLost() {
-    resultCard.classList.add("stale");
-    miniAnswer.textContent = "";
-    whyCard.hidden = true; // never pictures of an answer that did not come
+  function stopRetrying() {
     clearTimeout(retryTimer);
+    clearInterval(countdown);
+    miniAnswer.classList.remove("mini-error");
+  }
+  function serverLost() {
+    stopRetrying();
+    resultCard.classList.add("stale");
+    whyCard.hidden = true; // never pictures of an answer that did not come
     const wait = retryDelay;
     retryDelay = Math.min(2 * retryDelay, 15000);
+    let left = Math.round(wait / 1000);
+    const say = () => {
+      errorText.textContent = `The server can't be reached. Your drawing is kept; trying again in ${left} s.`;
+      miniAnswer.textContent = `Server can't be reached · trying again in ${left} s`;
+    };
+    say();
+    miniAnswer.classList.add("mini-error");
+    countdown = setInterval(() => {
+      if (left > 1) left -= 1;
+      say();
+    }, 1000);
     retryTimer = setTimeout(() => {
-      if (!isEmpty()) requestPrediction();
+      clearInterval(countdown);
+      if (isEmpty()) return;
+      errorText.textContent = "The server can't be reached. Your drawing is kept; trying again now…";
+      miniAnswer.textContent = "Server can't be reached · trying again now…";
+      requestPrediction();
     }, wait);
-    return Math.round(wait / 1000);
   }
   function serverBack() {
-    clearTimeout(retryTimer);
+    stopRetrying();
     retryDelay = 1000;
     resultCard.classList.remove("stale");
     errorEl.hidden = true;
   }
 
   function showBlank(message) {
+    stopRetrying();
     errorEl.hidden = true;
     correctBox.hidden = true;
     shown = null;
@@ -789,10 +811,11 @@
     whyStatus.hidden = true;
     whyCard.hidden = true;
     if (err.lost) {
-      const wait = serverLost();
-      errorText.textContent = `The server can't be reached. Your drawing is kept; trying again in ${wait} s.`;
+      serverLost();
     } else {
       errorText.textContent = `Could not read the drawing: ${err.message}. Your drawing is kept.`;
+      miniAnswer.textContent = "Could not read the drawing (see below)";
+      miniAnswer.classList.add("mini-error");
     }
     errorEl.hidden = false;
   }
