@@ -28,7 +28,7 @@ from draw2digit import db
 from draw2digit.decode import ImageInput, PreprocessError, to_pil_or_array
 from draw2digit.paths import user_path
 from draw2digit.predictor import DigitInNumber
-from draw2digit.preprocess import preprocess
+from draw2digit.preprocess import Preprocessed, preprocess
 
 ENV_FEEDBACK_DB = "DRAW2DIGIT_FEEDBACK_DB"  # an SQLite file; DRAW2DIGIT_DATABASE_URL takes precedence
 ENV_CLIENT_KEY = "DRAW2DIGIT_CLIENT_KEY"  # the key of the clients' hash; default: the database's own
@@ -184,6 +184,7 @@ class FeedbackStore:
         piece: DigitInNumber | None = None,
         client: str | None = None,
         user: str | None = None,
+        item: Preprocessed | None = None,
     ) -> Saved:
         """Store one correction once. Raises PreprocessError for unusable images.
 
@@ -193,6 +194,7 @@ class FeedbackStore:
         the sender's address, stored only as a keyed hash; the same drawing with
         the same label from the same client is stored once. ``user`` is the sender's
         opaque id (:mod:`draw2digit.personal`), kept so that forgetting them removes the row.
+        ``item`` is ``source`` already preprocessed, when the caller needed it too.
         """
         if label is None:  # "not a digit": kept out of digit fine-tuning, a non-digit for the rejection rule
             label = NOT_A_DIGIT
@@ -208,7 +210,7 @@ class FeedbackStore:
                     "that digit of the number is blank: there is nothing to learn from"
                 )
         else:
-            item = preprocess(decoded)
+            item = item if item is not None else preprocess(decoded)
             if item.blank:
                 raise BlankCorrectionError("the drawing is blank: there is nothing to learn from")
             pixels = item.image

@@ -291,15 +291,23 @@ def feedback():
     store = get_store()
     learned = False
     try:
-        piece = None
+        piece, item = None, None
         if position is not None:  # one digit of a number: what the server read there is what is stored
             piece, predicted = _piece(req.sources[0], position)
+        elif req.user:
+            item = preprocess(req.sources[0])  # once, for the store and for this user's memory
         saved = store.save(
-            req.sources[0], label, predicted, piece=piece, client=request.remote_addr, user=req.user
+            req.sources[0],
+            label,
+            predicted,
+            piece=piece,
+            client=request.remote_addr,
+            user=req.user,
+            item=item,
         )
         stored = store.count()
         if req.user:  # this user's next drawing like it is read as they said
-            item = piece.piece if piece is not None else preprocess(req.sources[0])
+            item = piece.piece if piece is not None else item
             seen = get_predictor().predict_preprocessed([item])[0]
             learned = get_personalizer().remember(req.user, seen, label, corrected=True)
     except PreprocessError as exc:

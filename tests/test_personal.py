@@ -245,3 +245,28 @@ def test_a_drawing_its_user_said_is_not_a_digit_is_rejected_for_them(client):
     mine = predict(client, THREES[0], user)
     assert (mine["digit"], mine["rejected"], mine["model_digit"]) == (None, True, 3)
     assert mine["reason"] == TAUGHT_REASON and predict(client, THREES[0])["digit"] == 3
+
+
+def test_a_users_correction_is_preprocessed_once(client, monkeypatch):
+    """The store and the user's memory read the same 28x28: the drawing is preprocessed once."""
+    from PIL import Image
+
+    import draw2digit.feedback
+    import draw2digit_app.api
+    from draw2digit.preprocess import preprocess
+
+    calls = []
+
+    def counted(source):
+        calls.append(source)
+        return preprocess(source)
+
+    monkeypatch.setattr(draw2digit_app.api, "preprocess", counted)
+    monkeypatch.setattr(draw2digit.feedback, "preprocess", counted)
+    user = new_user()
+    assert correct(client, THREES[0], 8, user)["learned"] is True
+    assert len(calls) == 1
+    assert predict(client, THREES[0], user)["digit"] == 8
+    calls.clear()
+    r = client.post("/feedback", json={"image": b64(Image.new("L", (40, 40), 255)), "label": 3, "user": user})
+    assert r.status_code == 400 and "blank" in r.get_json()["error"] and len(calls) == 1
