@@ -88,10 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if stage.config.init_from and not any(s.out == Path(stage.config.init_from) for s in stages):
             source = resolve(stage.config.init_from, ".keras").parent
             width = ModelCard.read(source).config.get("width", stage.config.width)
-            if width > stage.config.width:
+            if width != stage.config.width:
                 raise CLIError(
-                    f"init_from {stage.config.init_from} has width {width}: it can seed a model as wide or "
-                    f"wider (width = {width} or more), not width = {stage.config.width}"
+                    f"init_from {stage.config.init_from} has width {width}: it can only seed a model "
+                    f"of the same width (width = {width}), not width = {stage.config.width}"
                 )
     for stage in stages:
         if not args.force and _done_already(stage):

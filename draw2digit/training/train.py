@@ -81,44 +81,22 @@ def random_affine(images, config: TrainConfig, seed: int):
     )
 
 
-def init_weights(model, source: str | Path, *, seed: int = 0) -> None:
-    """Copy weights layer by layer; a ten-class head seeds the first ten columns of an eleven-class one.
-
-    A source narrower than ``model`` (``--width 48 --init-from`` a width-32 model) is widened
-    so that it still computes the same function (Net2WiderNet, Chen, Goodfellow and Shlens
-    2016): each new channel copies a random old one, the next layer splits the inputs from
-    a copied channel between its copies, and 1 % noise breaks the copies' symmetry.
-    """
-    import keras
-
+def init_weights(model, source: str | Path) -> None:
+    """Copy weights layer by layer; a ten-class head seeds the first ten columns of an eleven-class one."""
     old = load_keras(resolve_model_path(source, ".keras"))
-    rng = np.random.default_rng(seed)
-    mapping, shares = None, None  # old channel of each new input channel, and how many copies it has
     for new_layer, old_layer in zip(model.layers, old.layers, strict=True):
         weights = old_layer.get_weights()
-        target = new_layer.get_weights()
         if not weights:
             continue
-        if isinstance(old_layer, keras.layers.Conv2D):
-            kernel = weights[0]
-            if mapping is not None:
-                kernel = kernel[:, :, mapping, :] / shares[None, None, :, None]
-            have, want = kernel.shape[3], target[0].shape[3]
-            if want < have:
-                raise ValueError(f"{source} is wider than this model ({have} > {want} filters)")
-            mapping = np.concatenate([np.arange(have), rng.integers(0, have, want - have)])
-            shares = np.bincount(mapping, minlength=have)[mapping].astype(np.float32)
-            kernel = kernel[..., mapping]
-            if want > have:
-                kernel = kernel + rng.normal(0, 0.01 * kernel.std(), kernel.shape)
-            new_layer.set_weights([kernel.astype(np.float32), *weights[1:]])
-        elif isinstance(old_layer, keras.layers.BatchNormalization):
-            new_layer.set_weights([w[mapping] for w in weights])
-        else:  # the classifier head: its inputs follow the last widening; it may have grown a class
+        target = new_layer.get_weights()
+        head = weights[0].ndim == 2 and weights[0].shape[0] == target[0].shape[0]
+        if head and weights[0].shape[1] < target[0].shape[1]:  # grown by the "not a digit" class
             kernel, bias = target
-            grown = weights[0][mapping, :] / shares[:, None]
-            kernel[:, : grown.shape[1]], bias[: weights[1].shape[0]] = grown, weights[1]
-            new_layer.set_weights([kernel, bias])
+            kernel[:, : weights[0].shape[1]], bias[: weights[1].shape[0]] = weights
+            weights = [kernel, bias]
+        if [w.shape for w in weights] != [w.shape for w in target]:
+            raise ValueError(f"{source} has another width than this model: it cannot seed it")
+        new_layer.set_weights(weights)
 
 
 def make_dataset(
