@@ -424,9 +424,13 @@
   function stopRetrying() {
     clearTimeout(retryTimer);
     clearInterval(countdown);
+    retryTimer = null;
     miniAnswer.classList.remove("mini-error");
   }
   function serverLost() {
+    // requests already on their way when the server went (a stroke sends several) fail one after
+    // another: they join the wait that is counting down instead of each doubling it
+    if (retryTimer !== null) return;
     stopRetrying();
     resultCard.classList.add("stale");
     whyCard.hidden = true; // never pictures of an answer that did not come
@@ -444,6 +448,7 @@
       say();
     }, 1000);
     retryTimer = setTimeout(() => {
+      retryTimer = null;
       clearInterval(countdown);
       if (isEmpty()) return;
       errorText.textContent = "The server can't be reached. Your drawing is kept; trying again now…";
