@@ -261,3 +261,30 @@ def test_a_resize_that_keeps_the_pad_keeps_the_number_boxes(open_page):
     page.set_viewport_size({"width": 1000, "height": 700})  # a phone's address bar: height only
     page.wait_for_timeout(500)
     assert page.eval_on_selector("#overlay", boxes), "the boxes are still there"
+
+
+def test_requests_on_their_way_when_the_server_goes_wait_once(open_page):
+    """A stroke drawn while an answer is on its way queues another request; when the server is gone both
+    fail, one after the other. The page then waits once (1 s), not once per failed request (1 s, then 2 s)."""
+    page = open_page()
+    held, gone = [], []
+
+    def server(route):  # every answer on its way is held; once the server is gone, every request fails
+        if gone:
+            route.abort()
+        else:
+            held.append(route)
+
+    page.route("**/predict", server)
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[7])
+    page.wait_for_timeout(1500)
+    assert held, "the drawing asked for an answer"
+    draw_with_mouse(page, CANVAS, DIGIT_STROKES[7])  # over itself: queued behind the held request
+    page.wait_for_timeout(1500)
+    gone.append(True)
+    for route in held:
+        route.abort()
+    error = page.locator("[data-testid=error]")
+    expect()(error).to_contain_text("can't be reached", timeout=5_000)
+    page.wait_for_timeout(300)
+    assert "trying again in 1 s" in error.inner_text()
