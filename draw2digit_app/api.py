@@ -294,7 +294,7 @@ def feedback():
         piece, item = None, None
         if position is not None:  # one digit of a number: what the server read there is what is stored
             piece, predicted = _piece(req.sources[0], position)
-        elif req.user:
+        else:
             item = preprocess(req.sources[0])  # once, for the store and for this user's memory
         saved = store.save(
             req.sources[0],
