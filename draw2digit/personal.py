@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from draw2digit import db
 from draw2digit.feedback import NOT_A_DIGIT, FeedbackStore
-from draw2digit.predictor import Prediction, Predictor
+from draw2digit.predictor import DigitInNumber, NumberPrediction, Prediction, Predictor
 
 ENV_MEMORY_SIZE = "DRAW2DIGIT_MEMORY_SIZE"
 MEMORY_SIZE = 200  # newest corrections kept per person, and as many accepted answers
@@ -144,6 +144,62 @@ def adapt(prediction: Prediction, memory: Memory, threshold: float = THRESHOLD) 
     return Personal(answer if taught else prediction, prediction, taught)
 
 
+@dataclass(frozen=True)
+class PersonalNumber:
+    """A number read for one person: each digit adapted as a single drawing is."""
+
+    prediction: NumberPrediction  # the number this person gets
+    digits: tuple[Personal, ...]  # per digit: the answer and the model alone
+
+    @property
+    def taught(self) -> bool:
+        return any(d.taught for d in self.digits)
+
+    def notes(self) -> list[str]:
+        """One sentence per digit this person's corrections changed, which digit first."""
+        return [f"Digit {i + 1}: {d.note}" for i, d in enumerate(self.digits) if d.taught]
+
+    def to_dict(self) -> dict:
+        out = self.prediction.to_dict()
+        out["personalized"] = self.taught
+        for row, d in zip(out["digits"], self.digits, strict=True):
+            row["personalized"] = d.taught
+            if d.taught:
+                row["model_digit"] = d.model.digit
+                row["note"] = d.note
+        return out
+
+
+def _alone(d: DigitInNumber) -> Prediction:
+    return Prediction(
+        None if d.rejected else d.digit,
+        d.confidence,
+        d.probabilities,
+        False,
+        d.image,
+        rejected=d.rejected,
+        features=d.features,
+    )
+
+
+def adapt_number(number: NumberPrediction, memory: Memory, threshold: float = THRESHOLD) -> PersonalNumber:
+    """Each digit of a number read with what this person taught; a piece still shows its top digit."""
+    answers = tuple(adapt(_alone(d), memory, threshold) for d in number.digits)
+    digits = tuple(
+        replace(
+            d,
+            digit=d.digit if a.prediction.digit is None else a.prediction.digit,
+            confidence=a.prediction.confidence,
+            probabilities=a.prediction.probabilities,
+            rejected=a.prediction.rejected,
+        )
+        if a.taught
+        else d
+        for d, a in zip(number.digits, answers, strict=True)
+    )
+    return PersonalNumber(NumberPrediction("".join(str(d.digit) for d in digits), digits), answers)
+
+
 def _unit(features: np.ndarray) -> np.ndarray:
     f = np.asarray(features, np.float32).reshape(-1)
     return f / max(float(np.linalg.norm(f)), 1e-12)
@@ -188,6 +244,11 @@ class Personalizer:
         """The answers this person gets; nothing is written (see :meth:`accept`)."""
         memory = self.recall(user)
         return [adapt(p, memory, self.threshold) for p in predictions]
+
+    def answer_numbers(self, numbers: list[NumberPrediction], user: str) -> list[PersonalNumber]:
+        """The numbers this person gets; their digits are not remembered as accepted: a cut can be wrong."""
+        memory = self.recall(user) if any(n.digits for n in numbers) else Memory.empty()
+        return [adapt_number(n, memory, self.threshold) for n in numbers]
 
     def accept_later(self, user: str, answers: list[Personal]) -> None:
         """:meth:`accept` on a background thread, in order: a reply never waits for the write."""

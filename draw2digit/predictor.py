@@ -62,6 +62,7 @@ class DigitInNumber:
     position: int  # from the left, 0-based
     piece: Preprocessed = field(repr=False)
     rejected: bool = False  # the piece does not look like a digit (the "not a digit" rule, as for one digit)
+    features: np.ndarray | None = field(default=None, repr=False, compare=False)  # penultimate, for memories
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -220,7 +221,15 @@ class Predictor:
         parts = split_digits(source, confidence=confidence)
         preds = self.predict_preprocessed(parts)
         digits = tuple(  # inside a number every piece is read as its likeliest digit
-            DigitInNumber(int(np.argmax(p.probabilities)), p.confidence, p.probabilities, i, part, p.rejected)
+            DigitInNumber(
+                int(np.argmax(p.probabilities)),
+                p.confidence,
+                p.probabilities,
+                i,
+                part,
+                rejected=p.rejected,
+                features=p.features,
+            )
             for i, (p, part) in enumerate(zip(preds, parts, strict=True))
         )
         return NumberPrediction("".join(str(d.digit) for d in digits), digits)

@@ -28,7 +28,7 @@ from draw2digit.decode import ImageInput, PreprocessError
 from draw2digit.explain import overlay_png
 from draw2digit.feedback import FeedbackStore, StoreUnavailable
 from draw2digit.history import History
-from draw2digit.personal import Personal, Personalizer
+from draw2digit.personal import Memory, Personal, Personalizer, adapt_number
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
 from draw2digit.ratelimit import (
     DATABASE,
@@ -77,6 +77,7 @@ class DrawingPad(widgets.HBox):
         self._current: Stroke | None = None
         self.prediction: Prediction | None = None
         self.number: NumberPrediction | None = None  # the result in number mode
+        self.number_notes: list[str] = []  # which of its digits this person taught, and how
         self.error: str | None = None
         self.piece: int | None = None  # the digit of a number being corrected
         self._saved: set = set()  # what was stored for the drawing now on the pad ("digit" or positions)
@@ -293,9 +294,9 @@ class DrawingPad(widgets.HBox):
 
     def update(self) -> Prediction | NumberPrediction | None:
         """Predict the current drawing and show it; a blank pad shows a prompt."""
-        self.prediction, self.number, self.error = None, None, None
+        self.prediction, self.number, self.error, self.number_notes = None, None, None, []
         if self.strokes and self.mode.value == "number":
-            self.number = self.predictor.predict_number(self.image())
+            self._predict_number()
             self._replay()  # strokes plus the boxes around the digits found
         elif self.strokes:
             self._predict(self.image())
@@ -355,9 +356,8 @@ class DrawingPad(widgets.HBox):
         what = f"digit {position + 1} saved as {said}" if position is not None else f"saved as {said}"
         seen = self.prediction if piece is None else self.predictor.predict_preprocessed([piece.piece])[0]
         if seen is not None and self._remember(seen, label, corrected=True) and label is not None:
+            self.update()  # the answer shown follows at once
             self._status("ok", f"Learned: your {label} ({what}): drawings like this are read as {label} now.")
-            if piece is None:
-                self.update()  # the answer shown follows at once
         else:
             self._status("ok", f"Thank you: {what} (correction #{new_id}).")
         self._show_correction()
@@ -411,6 +411,14 @@ class DrawingPad(widgets.HBox):
         except StoreUnavailable:  # the model alone, as without a memory
             self.answer = Personal(prediction, prediction, False)
         self.prediction = self.answer.prediction
+
+    def _predict_number(self) -> None:
+        number = self.predictor.predict_number(self.image())
+        try:
+            (answer,) = self.personal.answer_numbers([number], self.user)
+        except StoreUnavailable:  # the model alone, as without a memory
+            answer = adapt_number(number, Memory.empty())
+        self.number, self.number_notes = answer.prediction, answer.notes()
 
     # ---------------------------------------------------------------- view
 
@@ -514,6 +522,8 @@ class DrawingPad(widgets.HBox):
                 if odd
                 else f"{len(n.digits)} digit{'s' if len(n.digits) > 1 else ''}, least sure {pct_html(least)}"
             )
+            for note in self.number_notes:
+                self.confidence.value += f'<br><span class="d2d-taught">{html.escape(note)}</span>'
             pieces = (f"<b>{read_piece(d)}</b> {percent(d.confidence)}" for d in n.digits)
             self.bars.value = " ".join(f'<span class="d2d-piece">{piece}</span>' for piece in pieces)
             self._seen_layout(f"each digit, 28×28 pixels ({len(n.digits)} side by side)")

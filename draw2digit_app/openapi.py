@@ -384,6 +384,11 @@ def spec(max_batch: int = 32) -> dict:
                             "description": "drawn, but no piece looks like a digit",
                         },
                         "digits": {"type": "array", "items": {"$ref": "#/components/schemas/DigitInNumber"}},
+                        "personalized": {
+                            "type": "boolean",
+                            "description": "with 'user': some digit differs from the model's because of "
+                            "what this user taught",
+                        },
                     },
                 },
                 "DigitInNumber": {
@@ -409,6 +414,19 @@ def spec(max_batch: int = 32) -> dict:
                             "type": "boolean",
                             "description": "the piece does not look like a digit (its top digit is given)",
                         },
+                        "personalized": {
+                            "type": "boolean",
+                            "description": "with 'user': this digit differs from the model's because of "
+                            "what this user taught",
+                        },
+                        "model_digit": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 9,
+                            "nullable": True,
+                            "description": "when personalized: the model's own answer (null: not a digit)",
+                        },
+                        "note": {"type": "string", "description": "when personalized: the sentence to show"},
                     },
                 },
                 "BatchPrediction": {

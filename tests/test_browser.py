@@ -288,3 +288,31 @@ def test_the_page_learns_its_users_handwriting_and_forgets_it(page, browser, liv
     expect_digit(page, 1)
     expect(taught).to_be_hidden()
     expect(page.locator("[data-testid=forget-button]")).to_be_focused()
+
+
+def test_a_digit_corrected_in_a_number_is_read_as_taught(page):
+    from playwright.sync_api import expect
+
+    def write_427():
+        for k, digit in enumerate((4, 2, 7)):
+            left = 0.1 + 0.28 * k
+            draw_with_mouse(page, CANVAS, DIGIT_STROKES[digit], frame=(left, 0.12, left + 0.17, 0.88))
+
+    taught = page.locator("[data-testid=taught]")
+    page.click("label[for=mode-number]")
+    write_427()
+    expect(page.locator(DIGIT)).to_have_text("427", timeout=10_000)
+    expect(taught).to_be_hidden()
+    page.click("[data-testid=number-digit-1]")
+    page.click("[data-testid=correct-3]")
+    expect(page.locator("#correct-status")).to_contain_text("Learned: your 3 (digit 2", timeout=10_000)
+    expect(page.locator(DIGIT)).to_have_text("437", timeout=10_000)  # at once, for the number on the pad
+    expect(taught).to_have_text("Digit 2: Read as 3 because you taught it; the model alone says 2.")
+    expect(page.locator("#correct-status")).to_contain_text("Learned: your 3")  # the new answer keeps it
+    expect(page.locator("[data-testid=number-digit-1]")).to_contain_text("3")
+
+    page.click("[data-testid=clear-button]")
+    expect(taught).to_be_hidden()
+    write_427()
+    expect(page.locator(DIGIT)).to_have_text("437", timeout=10_000)
+    expect(taught).to_be_visible()

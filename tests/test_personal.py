@@ -17,6 +17,7 @@ from draw2digit.personal import (
     Memory,
     Personalizer,
     adapt,
+    adapt_number,
     check_user,
 )
 from draw2digit.training.synthetic import digit_drawing, non_digit_drawings
@@ -270,3 +271,74 @@ def test_a_users_correction_is_preprocessed_once(client, monkeypatch):
     calls.clear()
     r = client.post("/feedback", json={"image": b64(Image.new("L", (40, 40), 255)), "label": 3, "user": user})
     assert r.status_code == 400 and "blank" in r.get_json()["error"] and len(calls) == 1
+
+
+def _number(digits: tuple[int, ...]) -> str:
+    from tests.test_feedback import _number_png
+
+    return base64.b64encode(_number_png(digits)).decode()
+
+
+def test_a_digit_corrected_in_a_number_is_read_as_taught_in_that_users_numbers(client):
+    user, other = new_user(), new_user()
+    image = _number((4, 2, 7))
+    alone = predict(client, image, mode="number")
+    assert alone["number"] == "427" and "personalized" not in alone
+    assert predict(client, image, user, mode="number") == {
+        **alone,
+        "personalized": False,
+        "digits": [{**d, "personalized": False} for d in alone["digits"]],
+    }
+    r = client.post("/feedback", json={"image": image, "label": 3, "position": 1, "user": user})
+    assert r.status_code == 201 and r.get_json()["learned"] is True
+
+    mine = predict(client, image, user, mode="number")
+    assert (mine["number"], mine["personalized"]) == ("437", True)
+    four, taught, seven = mine["digits"]
+    assert (taught["digit"], taught["model_digit"], taught["personalized"]) == (3, 2, True)
+    assert taught["note"] == "Read as 3 because you taught it; the model alone says 2."
+    assert np.argmax(taught["probabilities"]) == 3 and taught["box"] == alone["digits"][1]["box"]
+    assert not four["personalized"] and not seven["personalized"] and "note" not in four
+    # the same 2 in another of their numbers, at another place
+    assert predict(client, _number((2, 5)), user, mode="number")["number"] == "35"
+    # nobody else's numbers change, and a batch reads each number with the user's memory
+    assert predict(client, image, other, mode="number")["number"] == "427"
+    r = client.post("/predict", json={"images": [image, _number((2, 5))], "mode": "number", "user": user})
+    assert [n["number"] for n in r.get_json()["predictions"]] == ["437", "35"]
+
+
+def test_a_piece_taught_as_not_a_digit_keeps_its_place_in_the_number(predictor):
+    number = predictor.predict_number(base64.b64decode(_number((4, 2, 7))))
+    piece = number.digits[1].features
+    unit = (piece / np.linalg.norm(piece))[None].astype(np.float32)
+    answer = adapt_number(number, Memory(unit, np.array([NOT_A_DIGIT])))
+    assert [d.rejected for d in answer.prediction.digits] == [False, True, False]
+    assert answer.prediction.number == "427", "a piece still shows its top digit"
+    assert answer.notes() == ["Digit 2: Not read as a digit because you taught it; the model alone says 2."]
+    assert adapt_number(number, Memory.empty()).prediction == number and not answer.digits[0].taught
+
+
+def test_without_its_database_a_user_gets_the_models_number(predictor):
+    unreachable = FeedbackStore("postgresql+psycopg://nobody@127.0.0.1:9/none")
+    client = create_app({"TESTING": True}, predictor=predictor, store=unreachable).test_client()
+    answer = predict(client, _number((4, 2, 7)), new_user(), mode="number")
+    assert (answer["number"], answer["personalized"]) == ("427", False)
+
+
+def test_the_pad_reads_a_number_with_what_its_user_taught(predictor, tmp_path):
+    from draw2digit.training.synthetic import DIGIT_STROKES, place_strokes
+    from draw2digit.widget import DrawingPad
+
+    pad = DrawingPad(predictor, feedback=FeedbackStore(tmp_path / "f.sqlite3"))
+    pad.mode.value = "number"
+    size = (pad.canvas.width, pad.canvas.height)
+    strokes = []
+    for k, d in enumerate((4, 2, 7)):
+        strokes += place_strokes(DIGIT_STROKES[d], size, (0.05 + 0.32 * k, 0.1, 0.3 + 0.32 * k, 0.9))
+    assert pad.draw(strokes).number == "427"
+    pad.correct(3, position=1)
+    assert "Learned: your 3 (digit 2 saved as a 3)" in pad.correct_status.value
+    assert pad.number.number == "437", "the number shown follows at once"
+    assert "Digit 2: Read as 3 because you taught it" in pad.confidence.value
+    pad.clear()
+    assert pad.draw(strokes).number == "437" and "Digit 2" in pad.confidence.value

@@ -371,7 +371,7 @@
           headers: { "Content-Type": "application/json" },
           body: JSON.stringify(
             mode === "number"
-              ? { image: drawingPNG(), mode: "number" }
+              ? { image: drawingPNG(), mode: "number", user: userId() }
               : { image: drawingPNG(), return_input: true, explain: wantWhy, user: userId(), final },
           ),
         });
@@ -550,7 +550,10 @@
   function showTaught(r) {
     taughtEl.hidden = !r.personalized;
     if (!r.personalized) return;
-    taughtEl.textContent = r.note; // worded by the library, as in the notebook pad
+    // worded by the library, as in the notebook pad; in a number, one line per digit taught
+    taughtEl.textContent = r.digits
+      ? r.digits.map((d, i) => (d.personalized ? `Digit ${i + 1}: ${d.note}` : "")).filter(Boolean).join(" ")
+      : r.note;
   }
 
   $("read-as-number").addEventListener("click", () => {
@@ -607,7 +610,7 @@
     }
     shown = { kind: "number", body: r, version };
     suggestEl.hidden = true;
-    taughtEl.hidden = true;
+    showTaught(r);
     digitEl.classList.toggle("live", !verdict);
     const odd = verdict ? r.digits.map((d, i) => (d.rejected ? i : -1)).filter((i) => i >= 0) : [];
     const read = r.digits.map((d, i) => (odd.includes(i) ? "?" : String(d.digit))).join("");
@@ -660,7 +663,7 @@
     // A digit chosen for correction stays chosen when a later answer to the same drawing arrives
     // (the answer to the last stroke's end can land after the click); any new stroke resets it.
     if (selectedPiece >= 0 && selectedPiece < r.digits.length) {
-      choosePiece(selectedPiece, false);
+      choosePiece(selectedPiece, false, true);
     } else if (odd.length && !r.rejected) {
       choosePiece(odd[0], false); // the piece that is not a digit: what is it?
     } else {
@@ -732,7 +735,7 @@
     setPanel(userOpened);
   });
 
-  function choosePiece(i, focus = true) {
+  function choosePiece(i, focus = true, again = false) {
     if (!shown || shown.kind !== "number") return;
     selectedPiece = i;
     numberList.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(Number(b.dataset.position) === i)));
@@ -742,7 +745,8 @@
       b.setAttribute("aria-pressed", "false");
       b.disabled = saved.has(i);
     });
-    correctStatus.textContent = saved.has(i) ? `Digit ${i + 1} is already saved.` : "";
+    // chosen again by a later answer to the same drawing: what was said about it stays
+    if (!again) correctStatus.textContent = saved.has(i) ? `Digit ${i + 1} is already saved.` : "";
     setPanel(true);
     if (focus) correctButtons[0].focus();
   }
@@ -797,7 +801,7 @@
           : body.learned
             ? `Learned: your ${label} (${what}): drawings like this are read as ${label} now.`
             : `Thank you: ${what}. It will learn from it at the next fine-tuning.`;
-        if (body.learned && !isNumber) requestPrediction(); // the answer on screen follows at once
+        if (body.learned) requestPrediction(); // the answer on screen follows at once
       } catch (err) {
         correctButtons.forEach((b) => (b.disabled = false));
         correctStatus.classList.add("failed");
