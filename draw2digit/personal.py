@@ -30,7 +30,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from draw2digit import db
-from draw2digit.feedback import NOT_A_DIGIT, FeedbackStore
+from draw2digit.feedback import NOT_A_DIGIT, FeedbackStore, StoreUnavailable
 from draw2digit.predictor import DigitInNumber, NumberPrediction, Prediction, Predictor
 
 ENV_MEMORY_SIZE = "DRAW2DIGIT_MEMORY_SIZE"
@@ -240,14 +240,22 @@ class Personalizer:
         features = np.frombuffer(b"".join(bytes(b) for b in blobs), np.float32).reshape(len(rows), -1)
         return Memory(features, np.array(labels, np.int64))
 
+    def _memory(self, user: str) -> Memory:
+        """What this person taught; nothing when the database cannot be reached: reading never fails on it."""
+        try:
+            return self.recall(user)
+        except StoreUnavailable:
+            log.warning("corrections database unavailable: answering without personal memory")
+            return Memory.empty()
+
     def answer(self, predictions: list[Prediction], user: str) -> list[Personal]:
         """The answers this person gets; nothing is written (see :meth:`accept`)."""
-        memory = self.recall(user)
+        memory = self._memory(user)
         return [adapt(p, memory, self.threshold) for p in predictions]
 
     def answer_numbers(self, numbers: list[NumberPrediction], user: str) -> list[PersonalNumber]:
         """The numbers this person gets; their digits are not remembered as accepted: a cut can be wrong."""
-        memory = self.recall(user) if any(n.digits for n in numbers) else Memory.empty()
+        memory = self._memory(user) if any(n.digits for n in numbers) else Memory.empty()
         return [adapt_number(n, memory, self.threshold) for n in numbers]
 
     def accept_later(self, user: str, answers: list[Personal]) -> None:

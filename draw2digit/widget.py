@@ -28,7 +28,7 @@ from draw2digit.decode import ImageInput, PreprocessError
 from draw2digit.explain import overlay_png
 from draw2digit.feedback import FeedbackStore, StoreUnavailable
 from draw2digit.history import History
-from draw2digit.personal import Memory, Personal, Personalizer, adapt_number
+from draw2digit.personal import Personal, Personalizer
 from draw2digit.predictor import NumberPrediction, Prediction, Predictor
 from draw2digit.ratelimit import (
     DATABASE,
@@ -406,18 +406,11 @@ class DrawingPad(widgets.HBox):
         except PreprocessError as exc:
             self.prediction, self.error = None, str(exc)
             return
-        try:
-            self.answer = self.personal.answer([prediction], self.user)[0]
-        except StoreUnavailable:  # the model alone, as without a memory
-            self.answer = Personal(prediction, prediction, False)
+        self.answer = self.personal.answer([prediction], self.user)[0]
         self.prediction = self.answer.prediction
 
     def _predict_number(self) -> None:
-        number = self.predictor.predict_number(self.image())
-        try:
-            (answer,) = self.personal.answer_numbers([number], self.user)
-        except StoreUnavailable:  # the model alone, as without a memory
-            answer = adapt_number(number, Memory.empty())
+        (answer,) = self.personal.answer_numbers([self.predictor.predict_number(self.image())], self.user)
         self.number, self.number_notes = answer.prediction, answer.notes()
 
     # ---------------------------------------------------------------- view

@@ -26,15 +26,8 @@ from draw2digit.decode import (
 )
 from draw2digit.explain import overlay_data_url
 from draw2digit.feedback import StoreUnavailable
-from draw2digit.personal import (
-    InvalidUser,
-    Memory,
-    Personal,
-    PersonalNumber,
-    adapt_number,
-    check_user,
-)
-from draw2digit.predictor import DigitInNumber, NumberPrediction, Prediction
+from draw2digit.personal import InvalidUser, Personal, check_user
+from draw2digit.predictor import DigitInNumber, Prediction
 from draw2digit.preprocess import preprocess
 from draw2digit_app.observability import count_predictions, get_metrics, render_metrics
 from draw2digit_app.openapi import spec
@@ -216,11 +209,12 @@ def predict():
     started = time.perf_counter()
     if req.mode == "number":
         numbers = _each(req, predictor.predict_number)
-        results = [n.to_dict() for n in (_personal_numbers(numbers, req.user) if req.user else numbers)]
+        answers = get_personalizer().answer_numbers(numbers, req.user) if req.user else numbers
+        results = [n.to_dict() for n in answers]
     else:
         items = _each(req, preprocess)
         predictions = predictor.predict_preprocessed(items)
-        answers = _personal(predictions, req.user) if req.user else predictions
+        answers = get_personalizer().answer(predictions, req.user) if req.user else predictions
         results = [_as_json(p, req) for p in answers]
         if req.final and not req.batch and _wide(items[0]):  # finished, and wide: is it several digits?
             number = predictor.predict_number(req.sources[0])
@@ -239,24 +233,6 @@ def _wide(item) -> bool:
         return False
     left, top, right, bottom = item.box
     return right - left > 0.9 * (bottom - top)
-
-
-def _personal(predictions: list[Prediction], user: str) -> list[Personal]:
-    """What this user taught applied; the model alone when the database cannot be reached."""
-    try:
-        return get_personalizer().answer(predictions, user)
-    except StoreUnavailable:
-        current_app.logger.warning("corrections database unavailable: answering without personal memory")
-        return [Personal(p, p, False) for p in predictions]
-
-
-def _personal_numbers(numbers: list[NumberPrediction], user: str) -> list[PersonalNumber]:
-    """Each digit read with what this user taught; the model alone when the database cannot be reached."""
-    try:
-        return get_personalizer().answer_numbers(numbers, user)
-    except StoreUnavailable:
-        current_app.logger.warning("corrections database unavailable: answering without personal memory")
-        return [adapt_number(n, Memory.empty()) for n in numbers]
 
 
 def _whole_number(

@@ -19,6 +19,24 @@ def _limited(what: str) -> dict:
     }
 
 
+def _taught(what: str) -> dict:
+    """The fields an answer carries when what its user taught changed it (a drawing, or a number's digit)."""
+    return {
+        "personalized": {
+            "type": "boolean",
+            "description": f"with 'user': {what} differs from the model's because of what this user taught",
+        },
+        "model_digit": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 9,
+            "nullable": True,
+            "description": "when personalized: the model's own answer (null: not a digit)",
+        },
+        "note": {"type": "string", "description": "when personalized: the sentence to show"},
+    }
+
+
 def spec(max_batch: int = 32) -> dict:
     label = {
         "oneOf": [
@@ -352,19 +370,7 @@ def spec(max_batch: int = 32) -> dict:
                             "nullable": True,
                             "description": "PNG data URL: the input with the map",
                         },
-                        "personalized": {
-                            "type": "boolean",
-                            "description": "with 'user': the answer differs from the model's because of "
-                            "what this user taught",
-                        },
-                        "model_digit": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "maximum": 9,
-                            "nullable": True,
-                            "description": "when personalized: the model's own answer (null: not a digit)",
-                        },
-                        "note": {"type": "string", "description": "when personalized: the sentence to show"},
+                        **_taught("the answer"),
                         "looks_like_number": {
                             "type": "string",
                             "pattern": "^[0-9]+$",
@@ -414,19 +420,7 @@ def spec(max_batch: int = 32) -> dict:
                             "type": "boolean",
                             "description": "the piece does not look like a digit (its top digit is given)",
                         },
-                        "personalized": {
-                            "type": "boolean",
-                            "description": "with 'user': this digit differs from the model's because of "
-                            "what this user taught",
-                        },
-                        "model_digit": {
-                            "type": "integer",
-                            "minimum": 0,
-                            "maximum": 9,
-                            "nullable": True,
-                            "description": "when personalized: the model's own answer (null: not a digit)",
-                        },
-                        "note": {"type": "string", "description": "when personalized: the sentence to show"},
+                        **_taught("this digit"),
                     },
                 },
                 "BatchPrediction": {
